@@ -1,0 +1,25 @@
+-- Daily histogram of every monitored column: hourly bin counts summed.
+with
+
+hourly as (
+    select * from {{ ref('hourly_feature_histograms') }}
+    where model_name = :model_name
+        and hour_start >= :window_start and hour_start < :window_end
+),
+
+final as (
+    select
+        model_name,
+        cast(date_trunc('day', hour_start) as timestamp) as day_start,
+        baseline_id,
+        column_name,
+        column_role,
+        bin_index,
+        sum(n) as n
+    from hourly
+    group by
+        model_name, cast(date_trunc('day', hour_start) as timestamp),
+        baseline_id, column_name, column_role, bin_index
+)
+
+select * from final

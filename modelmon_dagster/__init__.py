@@ -1,0 +1,1 @@
+"""Production monitoring for machine-learning models, orchestrated by Dagster."""

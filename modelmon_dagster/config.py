@@ -1,0 +1,354 @@
+"""The monitored-models config: parse and validate, nothing else.
+
+One YAML file lists every monitored model. Everything in it that can reach SQL (model names,
+feature names, class labels used as identifiers) is validated here, so later layers can quote
+identifiers without re-checking them.
+"""
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Names the pipeline itself uses as columns or key parts; a feature may not take them.
+RESERVED_NAMES = frozenset(
+    {"prediction", "score", "label", "model_name", "model_version", "hour_start", "day_start"}
+)
+
+
+class ConfigError(ValueError):
+    """The monitored-models config is invalid; the message says where and why."""
+
+
+class Task(StrEnum):
+    """What a model predicts."""
+
+    BINARY_CLASSIFICATION = "binary_classification"
+    MULTICLASS_CLASSIFICATION = "multiclass_classification"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        """Whether predictions are class labels."""
+        return self is not Task.REGRESSION
+
+
+class FeatureType(StrEnum):
+    """How a feature is stored, aggregated and binned."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input."""
+
+    name: str
+    type: FeatureType
+    required: bool = True
+
+    @property
+    def column(self) -> str:
+        """Column name of this feature in the raw predictions table."""
+        return f"f_{self.name}"
+
+
+@dataclass(frozen=True)
+class LabelDelay:
+    """When ground truth arrives, in hours after the prediction."""
+
+    expected_hours: float
+    max_hours: float
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Where the reference data of a model version lives and how to bin it."""
+
+    model_version: str
+    reference_predictions: str
+    reference_labels: str | None = None
+    numeric_bins: int = 100
+    top_k_categories: int = 20
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Alerting thresholds; WARN below ERROR. Unknown keys are rejected."""
+
+    psi_warn: float = 0.1
+    psi_error: float = 0.25
+    error_rate_warn: float = 0.02
+    error_rate_error: float = 0.10
+    latency_p99_ms_warn: float = 250.0
+    latency_p99_ms_error: float = 1000.0
+    volume_ratio_warn: float = 0.5
+    volume_ratio_error: float = 0.2
+    fdr_alpha: float = 0.05
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One monitored model."""
+
+    name: str
+    task: Task
+    features: tuple[Feature, ...]
+    baseline: Baseline
+    label_delay: LabelDelay
+    description: str = ""
+    classes: tuple[str, ...] = ()
+    positive_class: str | None = None
+    segments: tuple[str, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def feature(self, name: str) -> Feature:
+        """Return the feature called ``name``."""
+        for feat in self.features:
+            if feat.name == name:
+                return feat
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """The whole config file."""
+
+    partitions_start: dt.datetime
+    models: tuple[ModelConfig, ...]
+    source_path: Path | None = None
+
+    def model(self, name: str) -> ModelConfig:
+        """Return the model called ``name``."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise KeyError(name)
+
+
+def check_identifier(value: Any, where: str) -> str:
+    """Return ``value`` if it is a safe lowercase SQL identifier, else raise ConfigError."""
+    if not isinstance(value, str) or not IDENTIFIER.match(value) or "__" in value:
+        raise ConfigError(
+            f"{where}: {value!r} is not a valid name (lowercase letters, digits and single "
+            "underscores, starting with a letter, at most 40 characters)"
+        )
+    return value
+
+
+def _require(mapping: dict, key: str, where: str) -> Any:
+    if key not in mapping:
+        raise ConfigError(f"{where}: missing required key {key!r}")
+    return mapping[key]
+
+
+def _check_keys(mapping: Any, allowed: set[str], where: str) -> dict:
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(mapping).__name__}")
+    unknown = set(mapping) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+    return mapping
+
+
+def _positive_number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def _parse_feature(raw: Any, where: str) -> Feature:
+    raw = _check_keys(raw, {"name", "type", "required"}, where)
+    name = check_identifier(_require(raw, "name", where), f"{where}.name")
+    if name in RESERVED_NAMES:
+        raise ConfigError(f"{where}.name: {name!r} is reserved")
+    type_ = _require(raw, "type", where)
+    try:
+        feature_type = FeatureType(type_)
+    except ValueError:
+        allowed = [t.value for t in FeatureType]
+        raise ConfigError(f"{where}.type: unknown type {type_!r}; allowed: {allowed}") from None
+    required = raw.get("required", True)
+    if not isinstance(required, bool):
+        raise ConfigError(f"{where}.required: expected true or false")
+    return Feature(name=name, type=feature_type, required=required)
+
+
+def _parse_thresholds(raw: Any, where: str) -> Thresholds:
+    allowed = {f.name for f in fields(Thresholds)}
+    raw = _check_keys(raw or {}, allowed, where)
+    values = {k: _positive_number(v, f"{where}.{k}") for k, v in raw.items()}
+    thresholds = Thresholds(**values)
+    for warn, error in [
+        ("psi_warn", "psi_error"),
+        ("error_rate_warn", "error_rate_error"),
+        ("latency_p99_ms_warn", "latency_p99_ms_error"),
+    ]:
+        if getattr(thresholds, warn) > getattr(thresholds, error):
+            raise ConfigError(f"{where}: {warn} must not exceed {error}")
+    if thresholds.volume_ratio_error > thresholds.volume_ratio_warn:
+        raise ConfigError(f"{where}: volume_ratio_error must not exceed volume_ratio_warn")
+    return thresholds
+
+
+def _parse_baseline(raw: Any, where: str) -> Baseline:
+    raw = _check_keys(
+        raw,
+        {
+            "model_version",
+            "reference_predictions",
+            "reference_labels",
+            "numeric_bins",
+            "top_k_categories",
+        },
+        where,
+    )
+    version = _require(raw, "model_version", where)
+    if not isinstance(version, str) or not re.match(r"^[A-Za-z0-9._-]{1,40}$", version):
+        raise ConfigError(f"{where}.model_version: {version!r} is not a valid version string")
+    bins = raw.get("numeric_bins", 100)
+    top_k = raw.get("top_k_categories", 20)
+    for key, value, low, high in [("numeric_bins", bins, 4, 1000), ("top_k_categories", top_k, 1, 200)]:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{where}.{key}: expected an integer in [{low}, {high}]")
+    reference = _require(raw, "reference_predictions", where)
+    labels = raw.get("reference_labels")
+    for key, value in [("reference_predictions", reference), ("reference_labels", labels)]:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{where}.{key}: expected a path")
+    return Baseline(
+        model_version=version,
+        reference_predictions=reference,
+        reference_labels=labels,
+        numeric_bins=bins,
+        top_k_categories=top_k,
+    )
+
+
+def _parse_model(raw: Any, where: str) -> ModelConfig:
+    raw = _check_keys(
+        raw,
+        {
+            "name",
+            "task",
+            "description",
+            "features",
+            "classes",
+            "positive_class",
+            "segments",
+            "label_delay",
+            "baseline",
+            "thresholds",
+        },
+        where,
+    )
+    name = check_identifier(_require(raw, "name", where), f"{where}.name")
+    where = f"model {name!r}"
+    task_raw = _require(raw, "task", where)
+    try:
+        task = Task(task_raw)
+    except ValueError:
+        allowed = [t.value for t in Task]
+        raise ConfigError(f"{where}.task: unknown task {task_raw!r}; allowed: {allowed}") from None
+
+    features_raw = _require(raw, "features", where)
+    if not isinstance(features_raw, list) or not features_raw:
+        raise ConfigError(f"{where}.features: expected a non-empty list")
+    features = tuple(_parse_feature(f, f"{where}.features[{i}]") for i, f in enumerate(features_raw))
+    names = [f.name for f in features]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"{where}.features: duplicate feature names {duplicated}")
+
+    classes = tuple(str(c) for c in raw.get("classes", []) or [])
+    positive = raw.get("positive_class")
+    if task.is_classification:
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ConfigError(f"{where}.classes: a classifier needs at least two distinct classes")
+        if any(not re.match(r"^[A-Za-z0-9_.-]{1,40}$", c) for c in classes):
+            raise ConfigError(f"{where}.classes: class labels must be short plain tokens")
+        if task is Task.BINARY_CLASSIFICATION:
+            if len(classes) != 2:
+                raise ConfigError(f"{where}.classes: binary classification needs exactly two")
+            if positive is None or str(positive) not in classes:
+                raise ConfigError(f"{where}.positive_class: must be one of {list(classes)}")
+            positive = str(positive)
+    elif classes or positive is not None:
+        raise ConfigError(f"{where}: regression models take no classes or positive_class")
+
+    segments = tuple(raw.get("segments", []) or [])
+    for seg in segments:
+        if seg not in names:
+            raise ConfigError(f"{where}.segments: {seg!r} is not a feature of this model")
+        if next(f for f in features if f.name == seg).type is not FeatureType.CATEGORICAL:
+            raise ConfigError(f"{where}.segments: {seg!r} must be a categorical feature")
+
+    delay_raw = _check_keys(
+        _require(raw, "label_delay", where), {"expected_hours", "max_hours"}, f"{where}.label_delay"
+    )
+    delay = LabelDelay(
+        expected_hours=_positive_number(
+            _require(delay_raw, "expected_hours", f"{where}.label_delay"),
+            f"{where}.label_delay.expected_hours",
+        ),
+        max_hours=_positive_number(
+            _require(delay_raw, "max_hours", f"{where}.label_delay"),
+            f"{where}.label_delay.max_hours",
+        ),
+    )
+    if delay.expected_hours > delay.max_hours:
+        raise ConfigError(f"{where}.label_delay: expected_hours exceeds max_hours")
+
+    return ModelConfig(
+        name=name,
+        task=task,
+        description=str(raw.get("description", "")),
+        features=features,
+        classes=classes,
+        positive_class=positive,
+        segments=segments,
+        label_delay=delay,
+        baseline=_parse_baseline(_require(raw, "baseline", where), f"{where}.baseline"),
+        thresholds=_parse_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
+    )
+
+
+def parse_config(raw: Any, source_path: Path | None = None) -> MonitoringConfig:
+    """Validate a parsed YAML document and return the config it describes."""
+    raw = _check_keys(raw, {"partitions", "models"}, "config")
+    partitions = _check_keys(_require(raw, "partitions", "config"), {"start_date"}, "partitions")
+    start_raw = _require(partitions, "start_date", "partitions")
+    try:
+        start = dt.datetime.combine(dt.date.fromisoformat(str(start_raw)), dt.time())
+    except ValueError:
+        raise ConfigError(f"partitions.start_date: {start_raw!r} is not a YYYY-MM-DD date") from None
+    models_raw = _require(raw, "models", "config")
+    if not isinstance(models_raw, list) or not models_raw:
+        raise ConfigError("models: expected a non-empty list")
+    models = tuple(_parse_model(m, f"models[{i}]") for i, m in enumerate(models_raw))
+    names = [m.name for m in models]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"models: duplicate model names {duplicated}")
+    return MonitoringConfig(partitions_start=start, models=models, source_path=source_path)
+
+
+def load_config(path: str | Path) -> MonitoringConfig:
+    """Read and validate the YAML config at ``path``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return parse_config(raw, source_path=path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

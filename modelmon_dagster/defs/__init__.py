@@ -1,0 +1,1 @@
+"""Dagster objects only, one folder per concern; ``build_definitions`` assembles them."""

@@ -1,0 +1,35 @@
+"""Assemble the whole code location from a config: one asset graph per monitored model."""
+
+import dagster as dg
+
+from modelmon_dagster.config import MonitoringConfig
+from modelmon_dagster.defs.aggregates.assets import build_sql_assets
+from modelmon_dagster.defs.baseline.assets import build_baseline_asset
+from modelmon_dagster.defs.ingestion.assets import build_ingestion_assets
+from modelmon_dagster.defs.jobs import build_jobs_and_schedules
+from modelmon_dagster.defs.partitions import daily_partitions, hourly_partitions
+from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings, build_resources
+from modelmon_dagster.sql import SqlProject
+
+SQL_PROJECT_DIR = PROJECT_ROOT / "dbt_like_sql"
+
+
+def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Definitions:
+    """Every asset, job, schedule and resource for the models in ``config``."""
+    project = SqlProject.load(SQL_PROJECT_DIR)
+    hourly = hourly_partitions(config.partitions_start)
+    daily = daily_partitions(config.partitions_start)
+    assets, hourly_keys, daily_keys, baseline_keys = [], [], [], []
+    for model in config.models:
+        ingestion = build_ingestion_assets(model, hourly)
+        baseline = build_baseline_asset(model)
+        hourly_aggs = build_sql_assets(project, model, "hourly", hourly)
+        daily_aggs = build_sql_assets(project, model, "daily", daily)
+        assets += [*ingestion, baseline, hourly_aggs, daily_aggs]
+        hourly_keys += [key for a in (*ingestion, hourly_aggs) for key in a.keys]
+        daily_keys += list(daily_aggs.keys)
+        baseline_keys += list(baseline.keys)
+    jobs, schedules = build_jobs_and_schedules(hourly_keys, daily_keys, baseline_keys, hourly, daily)
+    return dg.Definitions(
+        assets=assets, jobs=jobs, schedules=schedules, resources=build_resources(settings)
+    )

@@ -1,0 +1,96 @@
+"""Resources and settings: the only place that reads the environment.
+
+Environment variables (read when definitions are built, never at import time):
+
+``MODELMON_CONFIG``
+    Monitored-models config file (default ``config/models.yaml`` in the project).
+``MODELMON_DATA_DIR``
+    Data folder: logs, reference data, the embedded warehouse (default ``data/`` in the project).
+``MODELMON_WAREHOUSE_URL``
+    SQLAlchemy URL of the warehouse; default is the DuckDB file ``{data dir}/warehouse.duckdb``.
+    PostgreSQL: ``postgresql+psycopg://user@host:5432/db``.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from modelmon_dagster.warehouse import Warehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Every asset that writes the warehouse runs in this pool; the instance limits it to one step at
+# a time (dagster_home/dagster.yaml) because DuckDB allows one writing process per file.
+WAREHOUSE_POOL = "warehouse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where config, data and the warehouse live."""
+
+    config_path: Path
+    data_dir: Path
+    warehouse_url: str
+
+    @property
+    def logs_root(self) -> Path:
+        """Root of the prediction and label log folders."""
+        return self.data_dir / "logs"
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> "Settings":
+        """Read the settings from the environment (defaults: the project's own folders)."""
+        env = os.environ if environ is None else environ
+        config_path = Path(env.get("MODELMON_CONFIG", PROJECT_ROOT / "config" / "models.yaml"))
+        data_dir = Path(env.get("MODELMON_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+        url = env.get("MODELMON_WAREHOUSE_URL") or f"duckdb:///{data_dir / 'warehouse.duckdb'}"
+        return cls(config_path=config_path, data_dir=data_dir, warehouse_url=url)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The SQL warehouse (DuckDB file or PostgreSQL), opened for the duration of a step."""
+
+    url: str
+    _warehouse: Warehouse | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Open the engine once per step."""
+        if self.url.startswith("duckdb:///"):
+            Path(self.url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
+        self._warehouse = Warehouse(self.url)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Close connections so the DuckDB file lock is released between steps."""
+        if self._warehouse is not None:
+            self._warehouse.dispose()
+
+    def get(self) -> Warehouse:
+        """The warehouse of this step."""
+        if self._warehouse is None:
+            self._warehouse = Warehouse(self.url)
+        return self._warehouse
+
+
+class LogStoreResource(dg.ConfigurableResource):
+    """Folders holding the hourly JSONL logs and the reference data."""
+
+    data_dir: str
+
+    @property
+    def logs_root(self) -> Path:
+        """Root of the prediction and label log folders."""
+        return Path(self.data_dir) / "logs"
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the data folder."""
+        return Path(self.data_dir) / relative
+
+
+def build_resources(settings: Settings) -> dict:
+    """Resource instances for a set of settings."""
+    return {
+        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        "log_store": LogStoreResource(data_dir=str(settings.data_dir)),
+    }

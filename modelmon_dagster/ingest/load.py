@@ -1,0 +1,105 @@
+"""Load one hour of a model's logs into the warehouse (raw rows and quarantine together)."""
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.ingest.parser import ParsedBatch, parse_label_files, parse_prediction_files
+from modelmon_dagster.ingest.tables import (
+    QUARANTINE,
+    raw_labels_table,
+    raw_predictions_table,
+)
+from modelmon_dagster.logformat import LABELS, PREDICTIONS, closed_files, hour_folder
+from modelmon_dagster.warehouse import Replacement, Warehouse
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one hour's load read and wrote."""
+
+    stream: str
+    hour: dt.datetime
+    files: int
+    lines: int
+    rows: int
+    quarantined: int
+    line_path_files: int
+    quarantine_reasons: dict = field(default_factory=dict)
+
+    @property
+    def quarantined_fraction(self) -> float:
+        """Share of non-empty lines that were quarantined (0 when there were none)."""
+        return self.quarantined / self.lines if self.lines else 0.0
+
+
+def _with_constant(table: pa.Table, name: str, value, type_: pa.DataType) -> pa.Table:
+    return table.append_column(name, pa.array([value] * table.num_rows, type=type_))
+
+
+def _quarantine_rows(batch: ParsedBatch, model: ModelConfig, stream: str, hour: dt.datetime):
+    q = batch.quarantine
+    q = _with_constant(q, "model_name", model.name, pa.string())
+    q = _with_constant(q, "stream", stream, pa.string())
+    return _with_constant(q, "partition_hour", hour, pa.timestamp("us"))
+
+
+def _load(
+    warehouse: Warehouse,
+    model: ModelConfig,
+    stream: str,
+    hour: dt.datetime,
+    batch: ParsedBatch,
+    rows: pa.Table,
+    raw_schema,
+) -> IngestResult:
+    params = {"model_name": model.name, "stream": stream, "hour": hour}
+    warehouse.replace_many(
+        [
+            Replacement(raw_schema, "partition_hour = :hour", params, rows=rows),
+            Replacement(
+                QUARANTINE,
+                "model_name = :model_name AND stream = :stream AND partition_hour = :hour",
+                params,
+                rows=_quarantine_rows(batch, model, stream, hour),
+            ),
+        ]
+    )
+    reasons = Counter(batch.quarantine.column("reason").to_pylist())
+    return IngestResult(
+        stream=stream,
+        hour=hour,
+        files=batch.files,
+        lines=batch.lines,
+        rows=rows.num_rows,
+        quarantined=batch.quarantine.num_rows,
+        line_path_files=batch.line_path_files,
+        quarantine_reasons=dict(sorted(reasons.items())),
+    )
+
+
+def load_prediction_hour(
+    warehouse: Warehouse, model: ModelConfig, logs_root: Path, hour: dt.datetime
+) -> IngestResult:
+    """Replace the hour's raw predictions and quarantined lines with what its files hold.
+
+    An hour without files writes nothing and reports zero files, so reruns after files appear
+    pick them up; the hourly aggregates still record the hour with zero volume.
+    """
+    files = closed_files(hour_folder(logs_root, PREDICTIONS, model.name, hour))
+    batch = parse_prediction_files(files, model, hour)
+    return _load(warehouse, model, PREDICTIONS, hour, batch, batch.rows, raw_predictions_table(model))
+
+
+def load_label_hour(
+    warehouse: Warehouse, model: ModelConfig, logs_root: Path, hour: dt.datetime
+) -> IngestResult:
+    """Replace the labels that arrived in ``hour`` (and their quarantined lines)."""
+    files = closed_files(hour_folder(logs_root, LABELS, model.name, hour))
+    batch = parse_label_files(files, model)
+    rows = _with_constant(batch.rows, "partition_hour", hour, pa.timestamp("us"))
+    return _load(warehouse, model, LABELS, hour, batch, rows, raw_labels_table(model))

@@ -1,0 +1,312 @@
+"""Turn a set of JSONL log files into typed rows and quarantined lines, in DuckDB.
+
+DuckDB (in memory, separate from the warehouse) is the parsing engine whatever the warehouse is:
+its JSON reader is far faster than per-line Python.
+
+* Fast path: ``read_json`` with an explicit schema. It fails on the first malformed or mistyped
+  line of a file, and cannot report line numbers.
+* Line path: the file is split into numbered lines, each cast to JSON and transformed; invalid
+  JSON, wrong types and every other problem are attributed to a line.
+
+Each file is tried on the fast path first. Any file that fails it, or that yields a rejected
+record, is parsed again on the line path, so every quarantined line carries its file, line
+number, raw text and reason. Both paths produce the same normalised columns, so a file's rows
+do not depend on the path that parsed it.
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from modelmon_dagster.config import ModelConfig, Task
+from modelmon_dagster.ingest.streams import StreamSpec, duck_type, label_stream, prediction_stream
+
+QUARANTINE_COLUMNS = ("source_file", "line_no", "raw_line", "reason")
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    """Result of parsing one batch of files.
+
+    Attributes
+    ----------
+    rows : pyarrow.Table
+        Accepted records, typed, in the raw table's column order.
+    quarantine : pyarrow.Table
+        One row per rejected line: ``source_file``, ``line_no``, ``raw_line``, ``reason``.
+    files : int
+        Number of files read.
+    lines : int
+        Non-empty lines read (accepted + quarantined).
+    line_path_files : int
+        Files that needed the slower line-by-line path.
+    """
+
+    rows: pa.Table
+    quarantine: pa.Table
+    files: int
+    lines: int
+    line_path_files: int
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _type_error_columns(spec: StreamSpec, line_path: bool) -> str:
+    """One boolean per feature: a value was present but not of the feature's type."""
+    cols = []
+    for name in spec.feature_types:
+        if line_path:
+            cols.append(
+                f"(coalesce(json_type(j, '$.features.{name}'), 'NULL') <> 'NULL' "
+                f'AND s.features."{name}" IS NULL) AS "te_{name}"'
+            )
+        else:
+            cols.append(f'false AS "te_{name}"')
+    return "".join(f", {c}" for c in cols)
+
+
+def _read_fast(con, table: str, index: int, path: Path, spec: StreamSpec) -> bool:
+    sql = f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT {index} AS file_index, $path AS source_file,
+               CAST(NULL AS BIGINT) AS line_no, CAST(NULL AS VARCHAR) AS raw_line,
+               {spec.select_columns} {_type_error_columns(spec, line_path=False)}
+        FROM (
+            SELECT r AS s FROM read_json($path, format = 'newline_delimited',
+                columns = {spec.read_json_columns()}) AS r
+        )
+    """
+    try:
+        con.execute(sql, {"path": str(path)})
+        return True
+    except duckdb.Error:
+        return False
+
+
+def _read_lines(con, table: str, index: int, path: Path, spec: StreamSpec) -> None:
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table}_lines AS
+        SELECT line_no, line, try_cast(line AS JSON) AS j
+        FROM (
+            SELECT generate_subscripts(l, 1) AS line_no, rtrim(unnest(l), chr(13)) AS line
+            FROM (SELECT string_split(content, chr(10)) AS l FROM read_text($path))
+        )
+        WHERE trim(line) <> ''
+        """,
+        {"path": str(path)},
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table}_bad AS
+        SELECT $path AS source_file, line_no, line AS raw_line,
+               CASE WHEN j IS NULL THEN 'invalid JSON' ELSE 'not a JSON object' END AS reason
+        FROM {table}_lines
+        WHERE j IS NULL OR json_type(j) <> 'OBJECT'
+        """,
+        {"path": str(path)},
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT {index} AS file_index, $path AS source_file, line_no, line AS raw_line,
+               {spec.select_columns} {_type_error_columns(spec, line_path=True)}
+        FROM (
+            SELECT line_no, line, j, json_transform(j, '{spec.transform_shape()}') AS s
+            FROM {table}_lines
+            WHERE j IS NOT NULL AND json_type(j) = 'OBJECT'
+        )
+        """,
+        {"path": str(path)},
+    )
+
+
+def _validate(con, tables: list[str], spec: StreamSpec, params: dict, window: bool) -> None:
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
+    reasons = [
+        (cond, reason)
+        for cond, reason in spec.reasons
+        if window or "$window_start" not in cond
+    ]
+    case = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r in reasons) + " END"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE validated AS
+        WITH checked AS (SELECT *, {case} AS first_reason FROM ({union}))
+        SELECT *,
+            CASE
+                WHEN first_reason IS NOT NULL THEN first_reason
+                WHEN row_number() OVER (
+                    PARTITION BY prediction_id, first_reason IS NULL
+                    ORDER BY file_index, line_no NULLS LAST) > 1
+                THEN 'duplicate prediction_id'
+            END AS reason
+        FROM checked
+        """,
+        {k: v for k, v in params.items() if window or not k.startswith("window")},
+    )
+
+
+def _parse(
+    files: Sequence[Path],
+    spec: StreamSpec,
+    params: dict,
+    output_sql: str,
+    window: bool,
+) -> ParsedBatch:
+    con = _connect()
+    try:
+        tables, bad_tables, line_path = [], [], set()
+        for index, path in enumerate(files):
+            table = f"file_{index}"
+            tables.append(table)
+            if not _read_fast(con, table, index, path, spec):
+                _read_lines(con, table, index, path, spec)
+                bad_tables.append(f"{table}_bad")
+                line_path.add(index)
+        if not tables:
+            return _empty(con, spec, output_sql)
+        _validate(con, tables, spec, params, window)
+        # A rejected record from the fast path has no line number: parse its file by line.
+        redo = con.execute(
+            "SELECT DISTINCT file_index FROM validated WHERE reason IS NOT NULL AND line_no IS NULL"
+        ).fetchall()
+        if redo:
+            for (index,) in redo:
+                _read_lines(con, f"file_{index}", index, files[index], spec)
+                bad_tables.append(f"file_{index}_bad")
+                line_path.add(index)
+            _validate(con, tables, spec, params, window)
+        rows = con.sql(output_sql).to_arrow_table()
+        quarantine_sql = " UNION ALL ".join(
+            ["SELECT source_file, line_no, raw_line, reason FROM validated WHERE reason IS NOT NULL"]
+            + [f"SELECT source_file, line_no, raw_line, reason FROM {t}" for t in bad_tables]
+        )
+        quarantine = con.sql(
+            f"SELECT * FROM ({quarantine_sql}) ORDER BY source_file, line_no"
+        ).to_arrow_table()
+        return ParsedBatch(
+            rows=rows,
+            quarantine=quarantine,
+            files=len(files),
+            lines=rows.num_rows + quarantine.num_rows,
+            line_path_files=len(line_path),
+        )
+    finally:
+        con.close()
+
+
+def _empty(con, spec: StreamSpec, output_sql: str) -> ParsedBatch:
+    # Build the empty result from the same SQL so that its schema matches a non-empty batch.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE validated AS
+        SELECT 0 AS file_index, '' AS source_file, CAST(NULL AS BIGINT) AS line_no,
+               CAST(NULL AS VARCHAR) AS raw_line, {spec.select_columns}
+               {_type_error_columns(spec, line_path=False)}, CAST(NULL AS VARCHAR) AS reason
+        FROM (SELECT CAST(NULL AS {duck_type(spec.shape)}) AS s) WHERE false
+        """
+    )
+    rows = con.sql(output_sql).to_arrow_table()
+    quarantine = con.sql(
+        "SELECT CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS line_no, "
+        "CAST(NULL AS VARCHAR) AS raw_line, CAST(NULL AS VARCHAR) AS reason WHERE false"
+    ).to_arrow_table()
+    return ParsedBatch(rows=rows, quarantine=quarantine, files=0, lines=0, line_path_files=0)
+
+
+def _window_params(hour: dt.datetime | None) -> dict:
+    if hour is None:
+        return {}
+    start = hour.replace(tzinfo=dt.UTC)
+    return {"window_start": start, "window_end": start + dt.timedelta(hours=1)}
+
+
+def _schema_errors_sql(spec: StreamSpec) -> str:
+    parts = []
+    for name in spec.feature_types:
+        missing = (
+            f' WHEN "f_{name}" IS NULL THEN \'{name}:missing\'' if name in spec.required_features else ""
+        )
+        parts.append(f'CASE WHEN "te_{name}" THEN \'{name}:type\'{missing} END')
+    if not parts:
+        return "CAST(NULL AS VARCHAR)"
+    return f"nullif(concat_ws(',', {', '.join(parts)}), '')"
+
+
+def parse_prediction_files(
+    files: Sequence[Path], model: ModelConfig, hour: dt.datetime | None = None
+) -> ParsedBatch:
+    """Parse prediction log files of one model.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        Closed JSONL files, in a stable order (earlier files win on duplicate ids).
+    model : ModelConfig
+        The model whose log this is; its features, task and classes define validity.
+    hour : datetime, optional
+        The partition hour (naive UTC). When given, records stamped outside it are quarantined.
+
+    Returns
+    -------
+    ParsedBatch
+        Typed rows in the raw predictions table's column order, and quarantined lines.
+
+    Notes
+    -----
+    Feature-level problems do not reject a record: a required feature that is absent or null is
+    listed as ``name:missing`` and a value of the wrong type as ``name:type`` in the
+    ``schema_errors`` column, and the value is stored as NULL. Quality checks act on them.
+    """
+    spec = prediction_stream(model)
+    if model.task is Task.REGRESSION:
+        outputs = "CAST(NULL AS VARCHAR) AS prediction_label, CAST(prediction AS DOUBLE) AS prediction_value"
+    else:
+        outputs = "(prediction ->> '$') AS prediction_label, CAST(NULL AS DOUBLE) AS prediction_value"
+    features = ", ".join(f'"{f.column}"' for f in model.features)
+    output_sql = f"""
+        SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AS partition_hour,
+               prediction_id, model_version, ts AT TIME ZONE 'UTC' AS ts, status, error_type,
+               latency_ms, {outputs}, score, probabilities,
+               host_cpu_pct, host_memory_mb, host_gpu_pct,
+               {_schema_errors_sql(spec)} AS schema_errors, source_file, {features}
+        FROM validated WHERE reason IS NULL
+        ORDER BY ts, prediction_id
+    """
+    params = {"model_name": model.name, **_window_params(hour)}
+    if model.task.is_classification:
+        params["classes"] = list(model.classes)
+    return _parse(files, spec, params, output_sql, window=hour is not None)
+
+
+def parse_label_files(files: Sequence[Path], model: ModelConfig) -> ParsedBatch:
+    """Parse label log files of one model (labels are not checked against an hour).
+
+    Returns
+    -------
+    ParsedBatch
+        Rows ``prediction_id, label_text, label_value, label_ts, source_file``.
+    """
+    spec = label_stream(model)
+    if model.task is Task.REGRESSION:
+        label = "CAST(NULL AS VARCHAR) AS label_text, CAST(label AS DOUBLE) AS label_value"
+    else:
+        label = "(label ->> '$') AS label_text, CAST(NULL AS DOUBLE) AS label_value"
+    output_sql = f"""
+        SELECT prediction_id, {label}, ts AT TIME ZONE 'UTC' AS label_ts, source_file
+        FROM validated WHERE reason IS NULL
+        ORDER BY label_ts, prediction_id
+    """
+    params = {"model_name": model.name}
+    if model.task.is_classification:
+        params["classes"] = list(model.classes)
+    return _parse(files, spec, params, output_sql, window=False)

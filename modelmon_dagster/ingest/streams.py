@@ -1,0 +1,149 @@
+"""What a valid record of each stream looks like, written as DuckDB SQL fragments.
+
+Every identifier here comes from validated config (see ``config.check_identifier``) or is a
+constant, so rendering them into SQL is safe; values are always bound parameters.
+"""
+
+from dataclasses import dataclass, field
+
+from modelmon_dagster.config import FeatureType, ModelConfig, Task
+
+DUCK_TYPES = {FeatureType.NUMERIC: "DOUBLE", FeatureType.CATEGORICAL: "VARCHAR"}
+
+
+Shape = str | dict[str, "Shape"]
+
+
+def duck_type(shape: Shape) -> str:
+    """DuckDB column type of a shape (nested dicts become STRUCTs)."""
+    if isinstance(shape, str):
+        return shape
+    return "STRUCT(" + ", ".join(f'"{k}" {duck_type(v)}' for k, v in shape.items()) + ")"
+
+
+def transform_shape(shape: Shape) -> str:
+    """The same shape as a ``json_transform`` structure literal."""
+    if isinstance(shape, str):
+        return f'"{shape}"'
+    return "{" + ", ".join(f'"{k}": {transform_shape(v)}' for k, v in shape.items()) + "}"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """How to read, type and validate one log stream of one model."""
+
+    name: str
+    shape: dict[str, Shape]  # top-level key -> type or nested shape
+    select_columns: str  # SQL over struct `s` producing the normalised columns
+    reasons: list[tuple[str, str]]  # (SQL condition that makes a line invalid, reason)
+    feature_types: dict[str, str] = field(default_factory=dict)
+    required_features: tuple[str, ...] = ()
+
+    def read_json_columns(self) -> str:
+        """The ``columns=`` argument of ``read_json`` for the fast path."""
+        return "{" + ", ".join(f"'{k}': '{duck_type(v)}'" for k, v in self.shape.items()) + "}"
+
+    def transform_shape(self) -> str:
+        """The ``json_transform`` structure for the line-by-line path."""
+        return transform_shape(self.shape)
+
+
+HOST: dict[str, Shape] = {"cpu_pct": "DOUBLE", "memory_mb": "DOUBLE", "gpu_pct": "DOUBLE"}
+
+
+def prediction_stream(model: ModelConfig) -> StreamSpec:
+    """Spec of a model's prediction log."""
+    features = {f.name: DUCK_TYPES[f.type] for f in model.features}
+    feature_columns = ", ".join(f's.features."{f.name}" AS "{f.column}"' for f in model.features)
+    if model.task is Task.REGRESSION:
+        prediction_ok = "json_type(prediction) IN ('DOUBLE', 'BIGINT', 'UBIGINT')"
+    else:
+        prediction_ok = "(prediction ->> '$') IN (SELECT unnest($classes))"
+    select_columns = f"""
+        s.prediction_id AS prediction_id,
+        s.model_name AS model_name,
+        s.model_version AS model_version,
+        s."timestamp" AS ts_text,
+        try_cast(s."timestamp" AS TIMESTAMPTZ) AS ts,
+        s.status AS status,
+        s.error_type AS error_type,
+        s.latency_ms AS latency_ms,
+        s.prediction AS prediction,
+        s.score AS score,
+        CAST(s.probabilities AS VARCHAR) AS probabilities,
+        s.host.cpu_pct AS host_cpu_pct,
+        s.host.memory_mb AS host_memory_mb,
+        s.host.gpu_pct AS host_gpu_pct,
+        {feature_columns}
+    """
+    reasons = [
+        ("prediction_id IS NULL OR prediction_id = ''", "missing prediction_id"),
+        ("model_name IS DISTINCT FROM $model_name", "model_name does not match the model"),
+        ("model_version IS NULL OR model_version = ''", "missing model_version"),
+        ("ts IS NULL", "missing or invalid timestamp"),
+        (
+            "$window_start IS NOT NULL AND (ts < $window_start OR ts >= $window_end)",
+            "timestamp outside the partition hour",
+        ),
+        ("status IS NULL OR status NOT IN ('ok', 'error', 'timeout')", "invalid status"),
+        ("latency_ms IS NULL OR latency_ms < 0 OR isinf(latency_ms)", "missing or invalid latency_ms"),
+        ("status = 'ok' AND prediction IS NULL", "missing prediction on an ok record"),
+        (f"prediction IS NOT NULL AND NOT coalesce({prediction_ok}, false)", "invalid prediction"),
+        ("score IS NOT NULL AND (score < 0 OR score > 1)", "score outside [0, 1]"),
+    ]
+    if model.task.is_classification:
+        reasons.append(("status = 'ok' AND score IS NULL", "missing score on an ok record"))
+    return StreamSpec(
+        name="predictions",
+        shape={
+            "prediction_id": "VARCHAR",
+            "model_name": "VARCHAR",
+            "model_version": "VARCHAR",
+            "timestamp": "VARCHAR",
+            "prediction": "JSON",
+            "score": "DOUBLE",
+            "probabilities": "JSON",
+            "latency_ms": "DOUBLE",
+            "status": "VARCHAR",
+            "error_type": "VARCHAR",
+            "host": HOST,
+            "features": features,
+        },
+        feature_types=features,
+        select_columns=select_columns,
+        reasons=reasons,
+        required_features=tuple(f.name for f in model.features if f.required),
+    )
+
+
+def label_stream(model: ModelConfig) -> StreamSpec:
+    """Spec of a model's label log."""
+    if model.task is Task.REGRESSION:
+        label_ok = "json_type(label) IN ('DOUBLE', 'BIGINT', 'UBIGINT')"
+    else:
+        label_ok = "(label ->> '$') IN (SELECT unnest($classes))"
+    select_columns = """
+        s.prediction_id AS prediction_id,
+        s.model_name AS model_name,
+        s.label AS label,
+        s.label_timestamp AS ts_text,
+        try_cast(s.label_timestamp AS TIMESTAMPTZ) AS ts
+    """
+    reasons = [
+        ("prediction_id IS NULL OR prediction_id = ''", "missing prediction_id"),
+        ("model_name IS DISTINCT FROM $model_name", "model_name does not match the model"),
+        ("label IS NULL", "missing label"),
+        (f"NOT coalesce({label_ok}, false)", "invalid label"),
+        ("ts IS NULL", "missing or invalid label_timestamp"),
+    ]
+    return StreamSpec(
+        name="labels",
+        shape={
+            "prediction_id": "VARCHAR",
+            "model_name": "VARCHAR",
+            "label": "JSON",
+            "label_timestamp": "VARCHAR",
+        },
+        select_columns=select_columns,
+        reasons=reasons,
+    )

@@ -1,0 +1,58 @@
+"""Warehouse tables written by ingestion: raw predictions and labels per model, quarantine."""
+
+from modelmon_dagster.config import FeatureType, ModelConfig
+from modelmon_dagster.warehouse import TableSchema
+
+SQL_TYPES = {FeatureType.NUMERIC: "DOUBLE PRECISION", FeatureType.CATEGORICAL: "VARCHAR"}
+
+QUARANTINE = TableSchema(
+    "quarantined_lines",
+    (
+        ("model_name", "VARCHAR"),
+        ("stream", "VARCHAR"),
+        ("partition_hour", "TIMESTAMP"),
+        ("source_file", "VARCHAR"),
+        ("line_no", "BIGINT"),
+        ("raw_line", "VARCHAR"),
+        ("reason", "VARCHAR"),
+    ),
+)
+
+
+def raw_predictions_table(model: ModelConfig) -> TableSchema:
+    """``{model}__raw_predictions``: one typed row per valid prediction record."""
+    fixed = (
+        ("partition_hour", "TIMESTAMP"),
+        ("prediction_id", "VARCHAR"),
+        ("model_version", "VARCHAR"),
+        ("ts", "TIMESTAMP"),
+        ("status", "VARCHAR"),
+        ("error_type", "VARCHAR"),
+        ("latency_ms", "DOUBLE PRECISION"),
+        ("prediction_label", "VARCHAR"),
+        ("prediction_value", "DOUBLE PRECISION"),
+        ("score", "DOUBLE PRECISION"),
+        ("probabilities", "VARCHAR"),
+        ("host_cpu_pct", "DOUBLE PRECISION"),
+        ("host_memory_mb", "DOUBLE PRECISION"),
+        ("host_gpu_pct", "DOUBLE PRECISION"),
+        ("schema_errors", "VARCHAR"),
+        ("source_file", "VARCHAR"),
+    )
+    features = tuple((f.column, SQL_TYPES[f.type]) for f in model.features)
+    return TableSchema(f"{model.name}__raw_predictions", fixed + features)
+
+
+def raw_labels_table(model: ModelConfig) -> TableSchema:
+    """``{model}__raw_labels``: one row per valid label, partitioned by arrival hour."""
+    return TableSchema(
+        f"{model.name}__raw_labels",
+        (
+            ("partition_hour", "TIMESTAMP"),
+            ("prediction_id", "VARCHAR"),
+            ("label_text", "VARCHAR"),
+            ("label_value", "DOUBLE PRECISION"),
+            ("label_ts", "TIMESTAMP"),
+            ("source_file", "VARCHAR"),
+        ),
+    )

@@ -1,0 +1,67 @@
+"""The prediction and label log format shared by the SDK, the simulator and ingestion.
+
+Layout on disk (one folder per model and hour, UTC)::
+
+    {logs_root}/predictions/{model}/{YYYY-MM-DD}/{HH}/{writer_id}.jsonl
+    {logs_root}/labels/{model}/{YYYY-MM-DD}/{HH}/{writer_id}.jsonl
+
+A writer appends to a hidden ``.{writer_id}.jsonl.open`` file and renames it to its final name
+when the hour closes (an atomic rename on POSIX), so ingestion only ever sees complete files.
+Prediction files are foldered by the prediction timestamp; label files by the hour the label
+*arrived*, so late labels land in late partitions.
+
+Prediction record (one JSON object per line)::
+
+    {"prediction_id": "3f2a...", "model_name": "fraud_detector", "model_version": "v1",
+     "timestamp": "2026-11-16T10:00:01.123456Z",
+     "features": {"amount": 12.5, "country": "DE"},
+     "prediction": "1", "score": 0.93, "probabilities": {"0": 0.07, "1": 0.93},
+     "latency_ms": 12.3, "status": "ok", "error_type": null,
+     "host": {"cpu_pct": 41.0, "memory_mb": 812.0, "gpu_pct": null}}
+
+Label record::
+
+    {"prediction_id": "3f2a...", "model_name": "fraud_detector", "label": "0",
+     "label_timestamp": "2026-11-18T09:12:00Z"}
+"""
+
+import datetime as dt
+from pathlib import Path
+
+PREDICTIONS = "predictions"
+LABELS = "labels"
+STREAMS = (PREDICTIONS, LABELS)
+STATUSES = ("ok", "error", "timeout")
+OPEN_SUFFIX = ".jsonl.open"
+CLOSED_SUFFIX = ".jsonl"
+
+
+def utc_hour(ts: dt.datetime) -> dt.datetime:
+    """Truncate an aware or naive-UTC datetime to its hour, returned naive UTC."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def format_timestamp(ts: dt.datetime) -> str:
+    """ISO-8601 UTC with microseconds and a trailing Z."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def hour_folder(logs_root: Path, stream: str, model_name: str, hour: dt.datetime) -> Path:
+    """Folder holding the files of one model, stream and UTC hour."""
+    if stream not in STREAMS:
+        raise ValueError(f"unknown stream {stream!r}")
+    hour = utc_hour(hour)
+    return Path(logs_root) / stream / model_name / hour.strftime("%Y-%m-%d") / hour.strftime("%H")
+
+
+def closed_files(folder: Path) -> list[Path]:
+    """Complete log files of one hour folder, in a stable order (open files are skipped)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir() if p.name.endswith(CLOSED_SUFFIX) and not p.name.startswith(".")
+    )

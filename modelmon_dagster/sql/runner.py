@@ -1,0 +1,36 @@
+"""Execute a rendered SQL model: replace one partition window of its table, atomically."""
+
+import datetime as dt
+
+from modelmon_dagster.baseline import Baseline
+from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.sql.project import SqlModel, SqlProject
+from modelmon_dagster.sql.render import render_model
+from modelmon_dagster.warehouse import Warehouse, quote
+
+
+def run_model_window(
+    warehouse: Warehouse,
+    project: SqlProject,
+    sql_model: SqlModel,
+    model: ModelConfig,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    baseline: Baseline | None = None,
+) -> int:
+    """Replace ``sql_model``'s rows of ``model`` in ``[window_start, window_end)``.
+
+    The delete and the insert run in one transaction: a failing query leaves the previous rows
+    of the window in place, and running the same window twice leaves the same table.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    rendered = render_model(project, sql_model, model, window_start, window_end, baseline)
+    time_col = quote(sql_model.time_column)
+    where = f"model_name = :model_name AND {time_col} >= :window_start AND {time_col} < :window_end"
+    select_cols = ", ".join(quote(c) for c in sql_model.schema.column_names)
+    insert_sql = f"SELECT {select_cols} FROM ({rendered.sql}) AS rendered_model"
+    return warehouse.replace_rows(sql_model.schema, where, rendered.params, insert_sql=insert_sql)

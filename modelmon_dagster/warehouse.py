@@ -1,0 +1,207 @@
+"""The warehouse: one SQLAlchemy URL, an embedded DuckDB file by default or PostgreSQL.
+
+No Dagster here. Everything that writes goes through :meth:`Warehouse.replace_rows`, which
+deletes exactly one partition's rows and inserts the new ones in a single transaction, so a rerun
+leaves the same table and a failed write leaves the previous partition intact.
+"""
+
+import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+# Portable column types (DESIGN.md: DOUBLE PRECISION, not DOUBLE).
+PORTABLE_TYPES = frozenset(
+    {"VARCHAR", "DOUBLE PRECISION", "BIGINT", "INTEGER", "BOOLEAN", "TIMESTAMP", "DATE"}
+)
+
+
+def quote(identifier: str) -> str:
+    """Quote an identifier that was validated upstream (config or code constants)."""
+    if not identifier or '"' in identifier or "\x00" in identifier:
+        raise ValueError(f"unsafe identifier {identifier!r}")
+    return f'"{identifier}"'
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """Name and ordered, typed columns of a warehouse table."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+
+    def __post_init__(self):
+        for col, type_ in self.columns:
+            if type_ not in PORTABLE_TYPES:
+                raise ValueError(f"{self.name}.{col}: type {type_!r} is not portable")
+
+    @property
+    def column_names(self) -> list[str]:
+        """Column names in order."""
+        return [c for c, _ in self.columns]
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """Replace the rows of ``schema`` matching ``where_sql`` by ``rows`` or by ``insert_sql``."""
+
+    schema: TableSchema
+    where_sql: str
+    params: Mapping[str, Any]
+    rows: pa.Table | None = None
+    insert_sql: str | None = None
+
+
+class Warehouse:
+    """A SQL warehouse reached through SQLAlchemy (DuckDB or PostgreSQL)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = sa.create_engine(url, future=True)
+        self.dialect = self.engine.dialect.name
+        if self.dialect not in ("duckdb", "postgresql"):
+            raise ValueError(f"unsupported warehouse dialect {self.dialect!r} ({url})")
+
+    @classmethod
+    def duckdb_file(cls, path: Path) -> "Warehouse":
+        """Open (creating if needed) an embedded DuckDB warehouse file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"duckdb:///{path.resolve()}")
+
+    def dispose(self) -> None:
+        """Close pooled connections (releases DuckDB's file lock)."""
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """One transaction: committed on success, rolled back on any exception."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- DDL ---------------------------------------------------------------------------------
+    def ensure_table(self, conn: sa.Connection, schema: TableSchema) -> None:
+        """Create the table if missing and add any column it lacks (new features)."""
+        cols = ", ".join(f"{quote(c)} {t}" for c, t in schema.columns)
+        conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {quote(schema.name)} ({cols})"))
+        existing = self.table_columns(conn, schema.name)
+        for col, type_ in schema.columns:
+            if col not in existing:
+                conn.execute(
+                    sa.text(f"ALTER TABLE {quote(schema.name)} ADD COLUMN {quote(col)} {type_}")
+                )
+
+    def table_columns(self, conn: sa.Connection, table: str) -> list[str]:
+        """Column names of ``table`` in the current schema (empty if it does not exist)."""
+        # information_schema, not SQLAlchemy reflection: duckdb-engine's reflection fails on
+        # SQLAlchemy 2.1 (it queries pg_catalog.pg_collation, which DuckDB lacks).
+        rows = conn.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = :table AND table_schema = current_schema() "
+                "ORDER BY ordinal_position"
+            ),
+            {"table": table},
+        )
+        return [r[0] for r in rows]
+
+    # -- writes ------------------------------------------------------------------------------
+    def replace_rows(
+        self,
+        schema: TableSchema,
+        where_sql: str,
+        params: Mapping[str, Any],
+        rows: pa.Table | None = None,
+        insert_sql: str | None = None,
+    ) -> int:
+        """Atomically replace the rows selected by ``where_sql`` with new ones.
+
+        Parameters
+        ----------
+        schema : TableSchema
+            Target table (created or extended if needed).
+        where_sql : str
+            Boolean SQL over the target's columns naming the partition, with ``:name`` params.
+        params : mapping
+            Bound parameters for ``where_sql`` and ``insert_sql``.
+        rows : pyarrow.Table, optional
+            New rows, with the schema's columns (extra columns are ignored).
+        insert_sql : str, optional
+            A ``SELECT`` whose result is inserted instead (work stays in the warehouse).
+
+        Returns
+        -------
+        int
+            Rows inserted.
+        """
+        return self.replace_many([Replacement(schema, where_sql, params, rows, insert_sql)])[0]
+
+    def replace_many(self, replacements: "list[Replacement]") -> list[int]:
+        """Apply several partition replacements in one transaction (all or nothing)."""
+        counts = []
+        with self.transaction() as conn:
+            for rep in replacements:
+                if (rep.rows is None) == (rep.insert_sql is None):
+                    raise ValueError("give exactly one of rows or insert_sql")
+                self.ensure_table(conn, rep.schema)
+                conn.execute(
+                    sa.text(f"DELETE FROM {quote(rep.schema.name)} WHERE {rep.where_sql}"),
+                    dict(rep.params),
+                )
+                if rep.rows is not None:
+                    counts.append(self.insert_arrow(conn, rep.schema, rep.rows))
+                else:
+                    cols = ", ".join(quote(c) for c in rep.schema.column_names)
+                    result = conn.execute(
+                        sa.text(f"INSERT INTO {quote(rep.schema.name)} ({cols}) {rep.insert_sql}"),
+                        dict(rep.params),
+                    )
+                    counts.append(max(result.rowcount, 0))
+        return counts
+
+    def insert_arrow(self, conn: sa.Connection, schema: TableSchema, rows: pa.Table) -> int:
+        """Bulk-insert an Arrow table inside the caller's transaction."""
+        if rows.num_rows == 0:
+            return 0
+        rows = rows.select(schema.column_names)
+        cols = ", ".join(quote(c) for c in schema.column_names)
+        driver = conn.connection.driver_connection
+        if self.dialect == "duckdb":
+            view = "__modelmon_arrow_insert"
+            driver.register(view, rows)
+            try:
+                conn.exec_driver_sql(f"INSERT INTO {quote(schema.name)} ({cols}) SELECT * FROM {view}")
+            finally:
+                driver.unregister(view)
+        else:
+            buffer = io.BytesIO()
+            pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+            with driver.cursor() as cur:
+                with cur.copy(f"COPY {quote(schema.name)} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(buffer.getvalue())
+        return rows.num_rows
+
+    # -- reads -------------------------------------------------------------------------------
+    def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run a query and return a DataFrame."""
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.text(sql), dict(params or {}))
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Run a query returning one value."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), dict(params or {})).scalar()
+
+    def table_exists(self, table: str) -> bool:
+        """Whether ``table`` exists."""
+        with self.engine.connect() as conn:
+            return bool(self.table_columns(conn, table))
+
