@@ -110,7 +110,11 @@ def build_baseline(model: ModelConfig, reference: pd.DataFrame, baseline_id: str
         if col.is_numeric:
             numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
             edges = quantile_bin_edges(numbers, model.baseline.numeric_bins)
-            columns.append(ColumnBins(col, edges=tuple(float(e) for e in edges), center=float(np.nanmean(numbers))))
+            columns.append(
+                ColumnBins(
+                    col, edges=tuple(float(e) for e in edges), center=float(np.nanmean(numbers))
+                )
+            )
         else:
             cats = top_k_categories(values.dropna().tolist(), model.baseline.top_k_categories)
             columns.append(ColumnBins(col, categories=tuple(cats)))
@@ -134,9 +138,15 @@ def baseline_tables(baseline: Baseline, reference: pd.DataFrame) -> tuple[pa.Tab
             for i in range(cb.n_bins):
                 bin_rows.append(
                     common
-                    | {"column_name": col.name, "column_role": col.role, "bin_index": i,
-                       "lower_edge": lowers[i], "upper_edge": uppers[i], "category": None,
-                       "reference_count": int(counts[i])}
+                    | {
+                        "column_name": col.name,
+                        "column_role": col.role,
+                        "bin_index": i,
+                        "lower_edge": lowers[i],
+                        "upper_edge": uppers[i],
+                        "category": None,
+                        "reference_count": int(counts[i]),
+                    }
                 )
             stats = {
                 "mean": float(present.mean()) if present.size else None,
@@ -155,17 +165,28 @@ def baseline_tables(baseline: Baseline, reference: pd.DataFrame) -> tuple[pa.Tab
                 category = cb.categories[i] if i < len(cb.categories) else OTHER_CATEGORY
                 bin_rows.append(
                     common
-                    | {"column_name": col.name, "column_role": col.role, "bin_index": i,
-                       "lower_edge": None, "upper_edge": None, "category": category,
-                       "reference_count": int(counts[i])}
+                    | {
+                        "column_name": col.name,
+                        "column_role": col.role,
+                        "bin_index": i,
+                        "lower_edge": None,
+                        "upper_edge": None,
+                        "category": category,
+                        "reference_count": int(counts[i]),
+                    }
                 )
             stats = {"mean": None, "std": None, "min_value": None, "max_value": None}
             n = int(as_text.size)
         column_rows.append(
             common
-            | {"model_version": baseline.model_version, "column_name": col.name,
-               "column_role": col.role, "kind": col.kind.value, "n": n,
-               "n_null": int(len(values) - n)}
+            | {
+                "model_version": baseline.model_version,
+                "column_name": col.name,
+                "column_role": col.role,
+                "kind": col.kind.value,
+                "n": n,
+                "n_null": int(len(values) - n),
+            }
             | stats
         )
     return _to_arrow(bin_rows, BASELINE_BINS), _to_arrow(column_rows, BASELINE_COLUMNS)

@@ -214,7 +214,10 @@ def _parse_baseline(raw: Any, where: str) -> Baseline:
         raise ConfigError(f"{where}.model_version: {version!r} is not a valid version string")
     bins = raw.get("numeric_bins", 100)
     top_k = raw.get("top_k_categories", 20)
-    for key, value, low, high in [("numeric_bins", bins, 4, 1000), ("top_k_categories", top_k, 1, 200)]:
+    for key, value, low, high in [
+        ("numeric_bins", bins, 4, 1000),
+        ("top_k_categories", top_k, 1, 200),
+    ]:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(f"{where}.{key}: expected an integer in [{low}, {high}]")
     reference = _require(raw, "reference_predictions", where)
@@ -260,7 +263,9 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
     features_raw = _require(raw, "features", where)
     if not isinstance(features_raw, list) or not features_raw:
         raise ConfigError(f"{where}.features: expected a non-empty list")
-    features = tuple(_parse_feature(f, f"{where}.features[{i}]") for i, f in enumerate(features_raw))
+    features = tuple(
+        _parse_feature(f, f"{where}.features[{i}]") for i, f in enumerate(features_raw)
+    )
     names = [f.name for f in features]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -327,7 +332,9 @@ def parse_config(raw: Any, source_path: Path | None = None) -> MonitoringConfig:
     try:
         start = dt.datetime.combine(dt.date.fromisoformat(str(start_raw)), dt.time())
     except ValueError:
-        raise ConfigError(f"partitions.start_date: {start_raw!r} is not a YYYY-MM-DD date") from None
+        raise ConfigError(
+            f"partitions.start_date: {start_raw!r} is not a YYYY-MM-DD date"
+        ) from None
     models_raw = _require(raw, "models", "config")
     if not isinstance(models_raw, list) or not models_raw:
         raise ConfigError("models: expected a non-empty list")

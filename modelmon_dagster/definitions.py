@@ -1,4 +1,4 @@
-"""The one entry point Dagster loads (workspace.yaml, ``dagster dev``, ``dagster definitions validate``)."""
+"""The one entry point Dagster loads (workspace.yaml, ``dagster dev``, ``definitions validate``)."""
 
 import dagster as dg
 

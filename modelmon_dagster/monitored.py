@@ -28,7 +28,9 @@ def monitored_columns(model: ModelConfig) -> tuple[MonitoredColumn, ...]:
     """Features in config order, then prediction, then score for classifiers."""
     cols = [MonitoredColumn(f.name, "feature", f.type, f.column) for f in model.features]
     if model.task is Task.REGRESSION:
-        cols.append(MonitoredColumn("prediction", "prediction", FeatureType.NUMERIC, "prediction_value"))
+        cols.append(
+            MonitoredColumn("prediction", "prediction", FeatureType.NUMERIC, "prediction_value")
+        )
     else:
         cols.append(
             MonitoredColumn("prediction", "prediction", FeatureType.CATEGORICAL, "prediction_label")

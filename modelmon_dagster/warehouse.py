@@ -66,6 +66,8 @@ class Warehouse:
         self.url = url
         self.engine = sa.create_engine(url, future=True)
         self.dialect = self.engine.dialect.name
+        # Schemas this object has already created or extended (DDL checks cost a round trip).
+        self._ensured: set[TableSchema] = set()
         if self.dialect not in ("duckdb", "postgresql"):
             raise ValueError(f"unsupported warehouse dialect {self.dialect!r} ({url})")
 
@@ -89,6 +91,8 @@ class Warehouse:
     # -- DDL ---------------------------------------------------------------------------------
     def ensure_table(self, conn: sa.Connection, schema: TableSchema) -> None:
         """Create the table if missing and add any column it lacks (new features)."""
+        if schema in self._ensured:
+            return
         cols = ", ".join(f"{quote(c)} {t}" for c, t in schema.columns)
         conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {quote(schema.name)} ({cols})"))
         existing = self.table_columns(conn, schema.name)
@@ -97,6 +101,8 @@ class Warehouse:
                 conn.execute(
                     sa.text(f"ALTER TABLE {quote(schema.name)} ADD COLUMN {quote(col)} {type_}")
                 )
+        # Remembered only once the transaction commits (a rollback would undo the DDL).
+        sa.event.listen(conn, "commit", lambda _conn: self._ensured.add(schema), once=True)
 
     def table_columns(self, conn: sa.Connection, table: str) -> list[str]:
         """Column names of ``table`` in the current schema (empty if it does not exist)."""
@@ -177,14 +183,20 @@ class Warehouse:
             view = "__modelmon_arrow_insert"
             driver.register(view, rows)
             try:
-                conn.exec_driver_sql(f"INSERT INTO {quote(schema.name)} ({cols}) SELECT * FROM {view}")
+                conn.exec_driver_sql(
+                    f"INSERT INTO {quote(schema.name)} ({cols}) SELECT * FROM {view}"
+                )
             finally:
                 driver.unregister(view)
         else:
             buffer = io.BytesIO()
-            pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+            pacsv.write_csv(
+                rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
+            )
             with driver.cursor() as cur:
-                with cur.copy(f"COPY {quote(schema.name)} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+                with cur.copy(
+                    f"COPY {quote(schema.name)} ({cols}) FROM STDIN WITH (FORMAT csv)"
+                ) as copy:
                     copy.write(buffer.getvalue())
         return rows.num_rows
 
@@ -204,4 +216,3 @@ class Warehouse:
         """Whether ``table`` exists."""
         with self.engine.connect() as conn:
             return bool(self.table_columns(conn, table))
-

@@ -12,7 +12,9 @@ from modelmon_dagster.logformat import LABELS, PREDICTIONS, format_timestamp, ho
 CATEGORIES = ["a", "b", "c", "d"]
 
 
-def prediction_record(model: ModelConfig, ts: dt.datetime, i: int, rng: np.random.Generator) -> dict:
+def prediction_record(
+    model: ModelConfig, ts: dt.datetime, i: int, rng: np.random.Generator
+) -> dict:
     features = {}
     for f in model.features:
         if f.type is FeatureType.NUMERIC:
@@ -44,8 +46,14 @@ def prediction_record(model: ModelConfig, ts: dt.datetime, i: int, rng: np.rando
     return record
 
 
-def write_hour(logs_root: Path, model: ModelConfig, hour: dt.datetime, n: int, seed: int = 0,
-               extra_lines: list[str] | None = None) -> list[dict]:
+def write_hour(
+    logs_root: Path,
+    model: ModelConfig,
+    hour: dt.datetime,
+    n: int,
+    seed: int = 0,
+    extra_lines: list[str] | None = None,
+) -> list[dict]:
     """Write ``n`` valid records (plus raw ``extra_lines``) into the hour's folder."""
     rng = np.random.default_rng([seed, hour.day, hour.hour])
     records = [
@@ -59,12 +67,20 @@ def write_hour(logs_root: Path, model: ModelConfig, hour: dt.datetime, n: int, s
     return records
 
 
-def write_labels(logs_root: Path, model: ModelConfig, arrival_hour: dt.datetime, labels: dict) -> None:
+def write_labels(
+    logs_root: Path, model: ModelConfig, arrival_hour: dt.datetime, labels: dict
+) -> None:
     folder = hour_folder(logs_root, LABELS, model.name, arrival_hour)
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
-        json.dumps({"prediction_id": pid, "model_name": model.name, "label": label,
-                    "label_timestamp": format_timestamp(arrival_hour + dt.timedelta(minutes=5))})
+        json.dumps(
+            {
+                "prediction_id": pid,
+                "model_name": model.name,
+                "label": label,
+                "label_timestamp": format_timestamp(arrival_hour + dt.timedelta(minutes=5)),
+            }
+        )
         for pid, label in labels.items()
     ]
     (folder / "test.jsonl").write_text("\n".join(lines) + "\n")

@@ -29,7 +29,9 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
         hourly_keys += [key for a in (*ingestion, hourly_aggs) for key in a.keys]
         daily_keys += list(daily_aggs.keys)
         baseline_keys += list(baseline.keys)
-    jobs, schedules = build_jobs_and_schedules(hourly_keys, daily_keys, baseline_keys, hourly, daily)
+    jobs, schedules = build_jobs_and_schedules(
+        hourly_keys, daily_keys, baseline_keys, hourly, daily
+    )
     return dg.Definitions(
         assets=assets, jobs=jobs, schedules=schedules, resources=build_resources(settings)
     )

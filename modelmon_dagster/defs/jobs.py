@@ -23,13 +23,11 @@ def build_jobs_and_schedules(
     hourly_job = dg.define_asset_job(
         HOURLY_JOB,
         selection=dg.AssetSelection.assets(*hourly_keys),
-        partitions_def=hourly,
         description="Ingest one hour of logs for every model and build its hourly aggregates.",
     )
     daily_job = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.assets(*daily_keys),
-        partitions_def=daily,
         description="Roll the day's hourly aggregates up into daily ones, for every model.",
     )
     baseline_job = dg.define_asset_job(
@@ -42,7 +40,10 @@ def build_jobs_and_schedules(
             hourly_job, minute_of_hour=10, default_status=dg.DefaultScheduleStatus.RUNNING
         ),
         dg.build_schedule_from_partitioned_job(
-            daily_job, hour_of_day=0, minute_of_hour=40, default_status=dg.DefaultScheduleStatus.RUNNING
+            daily_job,
+            hour_of_day=0,
+            minute_of_hour=40,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
         ),
     ]
     return [hourly_job, daily_job, baseline_job], schedules

@@ -7,7 +7,9 @@ import dagster as dg
 
 def hourly_partitions(start: dt.datetime) -> dg.HourlyPartitionsDefinition:
     """One partition per UTC hour from ``start``."""
-    return dg.HourlyPartitionsDefinition(start_date=start.strftime("%Y-%m-%d-%H:%M"), timezone="UTC")
+    return dg.HourlyPartitionsDefinition(
+        start_date=start.strftime("%Y-%m-%d-%H:%M"), timezone="UTC"
+    )
 
 
 def daily_partitions(start: dt.datetime) -> dg.DailyPartitionsDefinition:

@@ -92,7 +92,9 @@ def load_prediction_hour(
     """
     files = closed_files(hour_folder(logs_root, PREDICTIONS, model.name, hour))
     batch = parse_prediction_files(files, model, hour)
-    return _load(warehouse, model, PREDICTIONS, hour, batch, batch.rows, raw_predictions_table(model))
+    return _load(
+        warehouse, model, PREDICTIONS, hour, batch, batch.rows, raw_predictions_table(model)
+    )
 
 
 def load_label_hour(

@@ -86,7 +86,10 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
             "timestamp outside the partition hour",
         ),
         ("status IS NULL OR status NOT IN ('ok', 'error', 'timeout')", "invalid status"),
-        ("latency_ms IS NULL OR latency_ms < 0 OR isinf(latency_ms)", "missing or invalid latency_ms"),
+        (
+            "latency_ms IS NULL OR latency_ms < 0 OR isinf(latency_ms)",
+            "missing or invalid latency_ms",
+        ),
         ("status = 'ok' AND prediction IS NULL", "missing prediction on an ok record"),
         (f"prediction IS NOT NULL AND NOT coalesce({prediction_ok}, false)", "invalid prediction"),
         ("score IS NOT NULL AND (score < 0 OR score > 1)", "score outside [0, 1]"),

@@ -37,7 +37,9 @@ def raw_predictions_table(model: ModelConfig) -> TableSchema:
         ("host_memory_mb", "DOUBLE PRECISION"),
         ("host_gpu_pct", "DOUBLE PRECISION"),
         ("schema_errors", "VARCHAR"),
-        ("source_file", "VARCHAR"),
+        # The file's name only: model and hour already fix its folder (full paths are in the
+        # quarantine), and a long path repeated on every row doubled DuckDB's write volume.
+        ("source_file_name", "VARCHAR"),
     )
     features = tuple((f.column, SQL_TYPES[f.type]) for f in model.features)
     return TableSchema(f"{model.name}__raw_predictions", fixed + features)
@@ -53,6 +55,6 @@ def raw_labels_table(model: ModelConfig) -> TableSchema:
             ("label_text", "VARCHAR"),
             ("label_value", "DOUBLE PRECISION"),
             ("label_ts", "TIMESTAMP"),
-            ("source_file", "VARCHAR"),
+            ("source_file_name", "VARCHAR"),
         ),
     )

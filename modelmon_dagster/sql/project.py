@@ -14,7 +14,9 @@ import yaml
 from modelmon_dagster.warehouse import PORTABLE_TYPES, TableSchema
 
 REF = re.compile(r"""\bref\(\s*['"]([a-z][a-z0-9_]*)['"]\s*\)""")
-SOURCE = re.compile(r"""\bsource\(\s*['"]([a-z][a-z0-9_]*)['"]\s*,\s*['"]([a-z][a-z0-9_]*)['"]\s*\)""")
+SOURCE = re.compile(
+    r"""\bsource\(\s*['"]([a-z][a-z0-9_]*)['"]\s*,\s*['"]([a-z][a-z0-9_]*)['"]\s*\)"""
+)
 BASELINE_CALL = re.compile(r"\b(bin_index|center|baseline_id)\(")
 GRAINS = ("hourly", "daily")
 TIME_COLUMNS = {"hourly": "hour_start", "daily": "day_start"}
@@ -148,7 +150,9 @@ def _load_model(sql_path: Path) -> SqlModel:
     columns, descriptions = [], {}
     for col in meta.get("columns", []):
         if col.get("type") not in PORTABLE_TYPES:
-            raise SqlProjectError(f"{yml_path}: column {col.get('name')!r} has type {col.get('type')!r}")
+            raise SqlProjectError(
+                f"{yml_path}: column {col.get('name')!r} has type {col.get('type')!r}"
+            )
         columns.append((col["name"], col["type"]))
         descriptions[col["name"]] = col.get("description", "")
     names = [c for c, _ in columns]

@@ -6,6 +6,7 @@ SQL built by this module.
 """
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 import jinja2
@@ -53,12 +54,21 @@ def _bin_case(column_sql: str, edge_params: list[str], lo: int, hi: int) -> str:
     mid = (lo + hi) // 2
     # bin j covers [e_{j-1}, e_j): x < e_mid (edge_params[mid]) means bin <= mid.
     return (
-        f"CASE WHEN {column_sql} < {edge_params[mid]} THEN {_bin_case(column_sql, edge_params, lo, mid)} "
+        f"CASE WHEN {column_sql} < {edge_params[mid]} "
+        f"THEN {_bin_case(column_sql, edge_params, lo, mid)} "
         f"ELSE {_bin_case(column_sql, edge_params, mid + 1, hi)} END"
     )
 
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _template(sql: str) -> jinja2.Template:
+    # Compiling is the costly part of rendering; models are rendered once per partition.
+    return _ENV.from_string(sql)
 
 
 def render_model(
@@ -68,8 +78,12 @@ def render_model(
     window_start: dt.datetime,
     window_end: dt.datetime,
     baseline: Baseline | None = None,
+    dialect: str = "duckdb",
 ) -> RenderedSql:
     """Render ``sql_model`` for ``model`` over ``[window_start, window_end)``.
+
+    ``dialect`` (``duckdb`` or ``postgresql``) only changes how ``bin_index`` is computed; the
+    models themselves are the same SQL on both engines.
 
     Jinja names available to a model:
 
@@ -86,7 +100,9 @@ def render_model(
     ``:model_name``, ``:window_start``, ``:window_end``
         Always-bound parameters.
     """
-    params = _Params({"model_name": model.name, "window_start": window_start, "window_end": window_end})
+    params = _Params(
+        {"model_name": model.name, "window_start": window_start, "window_end": window_end}
+    )
     columns = monitored_columns(model)
 
     def ref(name: str) -> str:
@@ -108,9 +124,18 @@ def render_model(
     def bin_index(column) -> str:
         bins = need_baseline(column.name)
         col_sql = quote(column.sql_column)
+        if column.is_numeric and dialect == "postgresql":
+            # width_bucket(x, thresholds) counts the thresholds <= x: bisect_right, in C.
+            edges = params.bind("edges", list(bins.edges), key=(column.name, "edges"))
+            return f"width_bucket({col_sql}, CAST({edges} AS double precision[]))"
         if column.is_numeric:
-            edges = [params.bind("edge", e, key=(column.name, "edge", i)) for i, e in enumerate(bins.edges)]
-            return f"CASE WHEN {col_sql} IS NULL THEN NULL ELSE {_bin_case(col_sql, edges, 0, len(edges))} END"
+            # DuckDB has no width_bucket over an array: a binary search as nested CASE.
+            edges = [
+                params.bind("edge", e, key=(column.name, "edge", i))
+                for i, e in enumerate(bins.edges)
+            ]
+            tree = _bin_case(col_sql, edges, 0, len(edges))
+            return f"CASE WHEN {col_sql} IS NULL THEN NULL ELSE {tree} END"
         whens = " ".join(
             f"WHEN {params.bind('cat', c, key=(column.name, 'cat', i))} THEN {i}"
             for i, c in enumerate(bins.categories)
@@ -127,7 +152,7 @@ def render_model(
             raise ValueError(f"{sql_model.name} needs a baseline")
         return params.bind("baseline", baseline.baseline_id, key="baseline_id")
 
-    text = _ENV.from_string(sql_model.sql).render(
+    text = _template(sql_model.sql).render(
         ref=ref,
         source=source,
         q=quote,

@@ -1,5 +1,6 @@
 -- Counts of every monitored column on the baseline's bins (quantile edges with open tails for
 -- numeric columns, top-k categories plus "other" for categorical ones). Nulls are not binned.
+-- One scan: GROUPING SETS builds every column's histogram in the same pass.
 with
 
 predictions as (
@@ -7,13 +8,29 @@ predictions as (
     where partition_hour >= :window_start and partition_hour < :window_end
 ),
 
-binned as materialized (
+binned as (
     select
         partition_hour as hour_start
         {%- for c in columns %}
         , {{ bin_index(c) }} as {{ q('b_' ~ loop.index) }}
         {%- endfor %}
     from predictions
+),
+
+grouped as (
+    select
+        hour_start
+        {%- for c in columns %}
+        , {{ q('b_' ~ loop.index) }}
+        , grouping({{ q('b_' ~ loop.index) }}) as {{ q('g_' ~ loop.index) }}
+        {%- endfor %}
+        , count(*) as n
+    from binned
+    group by grouping sets (
+        {%- for c in columns %}
+        (hour_start, {{ q('b_' ~ loop.index) }}){{ "," if not loop.last }}
+        {%- endfor %}
+    )
 ),
 
 final as (
@@ -25,10 +42,9 @@ final as (
         cast({{ lit(c.name) }} as varchar) as column_name,
         cast({{ lit(c.role) }} as varchar) as column_role,
         {{ q('b_' ~ loop.index) }} as bin_index,
-        count(*) as n
-    from binned
-    where {{ q('b_' ~ loop.index) }} is not null
-    group by hour_start, {{ q('b_' ~ loop.index) }}
+        n
+    from grouped
+    where {{ q('g_' ~ loop.index) }} = 0 and {{ q('b_' ~ loop.index) }} is not null
     {%- if not loop.last %}
     union all
     {%- endif %}

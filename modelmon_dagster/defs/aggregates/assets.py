@@ -74,6 +74,8 @@ def build_sql_assets(
                 metadata |= describe(wh, model.name, start, end)
             if baseline is not None and sql_model.uses_baseline:
                 metadata["baseline_id"] = baseline.baseline_id
-            yield dg.MaterializeResult(asset_key=sql_asset_key(model, sql_model.name), metadata=metadata)
+            yield dg.MaterializeResult(
+                asset_key=sql_asset_key(model, sql_model.name), metadata=metadata
+            )
 
     return aggregates

@@ -25,7 +25,9 @@ def _one_row(warehouse: Warehouse, table: str, time_col: str, model_name: str, s
 
 
 def _float_or_nan(value) -> dg.MetadataValue:
-    return dg.MetadataValue.float(float(value) if value is not None and value == value else float("nan"))
+    return dg.MetadataValue.float(
+        float(value) if value is not None and value == value else float("nan")
+    )
 
 
 def describe_hourly_prediction_stats(warehouse, model_name, start, end) -> dict:
@@ -62,9 +64,13 @@ def describe_daily_prediction_stats(warehouse, model_name, start, end) -> dict:
         "AND day_start >= :s AND day_start < :e",
         {"m": model_name, "s": start, "e": end},
     )
-    p50, p95, p99 = quantiles_from_log_histogram(
-        hist["bin_index"].to_numpy(), hist["n"].to_numpy(dtype=float), [0.5, 0.95, 0.99]
-    ) if not hist.empty else (np.nan, np.nan, np.nan)
+    p50, p95, p99 = (
+        quantiles_from_log_histogram(
+            hist["bin_index"].to_numpy(), hist["n"].to_numpy(dtype=float), [0.5, 0.95, 0.99]
+        )
+        if not hist.empty
+        else (np.nan, np.nan, np.nan)
+    )
     return {
         "n_predictions": dg.MetadataValue.int(n),
         "hours_present": dg.MetadataValue.int(int(totals["hours_present"])),
@@ -74,7 +80,9 @@ def describe_daily_prediction_stats(warehouse, model_name, start, end) -> dict:
         "latency_p50_ms": _float_or_nan(p50),
         "latency_p95_ms": _float_or_nan(p95),
         "latency_p99_ms": _float_or_nan(p99),
-        "latency_percentile_max_relative_error": dg.MetadataValue.float(round(MAX_RELATIVE_ERROR, 4)),
+        "latency_percentile_max_relative_error": dg.MetadataValue.float(
+            round(MAX_RELATIVE_ERROR, 4)
+        ),
     }
 
 
@@ -93,7 +101,9 @@ def _describe_feature_stats(table: str, time_col: str) -> Describer:
             "columns": dg.MetadataValue.int(len(frame)),
             "max_null_rate": dg.MetadataValue.float(round(float(null_rate.max()), 6)),
             "null_rates": dg.MetadataValue.json(
-                dict(zip(frame["column_name"], (round(float(r), 6) for r in null_rate), strict=True))
+                dict(
+                    zip(frame["column_name"], (round(float(r), 6) for r in null_rate), strict=True)
+                )
             ),
         }
 

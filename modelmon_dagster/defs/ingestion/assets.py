@@ -44,7 +44,9 @@ def build_ingestion_assets(
         hour, _ = window_of(context)
         result = load_prediction_hour(warehouse.get(), model, log_store.logs_root, hour)
         if result.files == 0:
-            context.log.warning(f"{model.name}: no closed prediction log files for {hour:%Y-%m-%d %H}:00")
+            context.log.warning(
+                f"{model.name}: no closed prediction log files for {hour:%Y-%m-%d %H}:00"
+            )
         return dg.MaterializeResult(metadata=ingest_metadata(result))
 
     @dg.asset(

@@ -1,0 +1,199 @@
+"""Benchmark: one day of 1M predictions x 25 features, ingestion and aggregation timed apart.
+
+Usage: ``make bench``, or
+``python bench/bench_ingest_aggregate.py [--rows N] [--engines duckdb,postgres]``
+
+The day's log (24 hourly folders of JSONL, 20 numeric + 5 categorical features) and a 100k-row
+reference file are generated with DuckDB (not timed). Each phase runs in a fresh process so its
+peak RSS is its own:
+
+* ingestion: ``load_prediction_hour`` for each of the 24 hours (parse, validate, write raw rows);
+* aggregation: every hourly SQL model over the whole day's window (1M rows -> 24 hourly rows);
+* rollup: every daily SQL model for the day (from the hourly rows, no rescan).
+"""
+
+import argparse
+import datetime as dt
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import sqlalchemy as sa
+
+from modelmon_dagster.config import parse_config
+from modelmon_dagster.logformat import PREDICTIONS, hour_folder
+
+DAY = dt.datetime(2026, 11, 16)
+N_NUMERIC, N_CATEGORICAL = 20, 5
+
+
+def bench_config():
+    features = [{"name": f"num_{i}", "type": "numeric"} for i in range(N_NUMERIC)]
+    features += [{"name": f"cat_{i}", "type": "categorical"} for i in range(N_CATEGORICAL)]
+    return parse_config(
+        {
+            "partitions": {"start_date": DAY.strftime("%Y-%m-%d")},
+            "models": [
+                {
+                    "name": "bench_model",
+                    "task": "binary_classification",
+                    "classes": ["0", "1"],
+                    "positive_class": "1",
+                    "features": features,
+                    "label_delay": {"expected_hours": 24, "max_hours": 72},
+                    "baseline": {"model_version": "v1", "reference_predictions": "reference.jsonl"},
+                }
+            ],
+        }
+    )
+
+
+def _select(n: int, start: dt.datetime, seconds: int, prefix: str) -> str:
+    nums = ", ".join(
+        f"'num_{i}': round(({i} + 1) * (random() + random() + random() - 1.5), 6)"
+        for i in range(N_NUMERIC)
+    )
+    cats = ", ".join(
+        f"'cat_{i}': 'c' || CAST(floor(random() * random() * 12) AS INTEGER)"
+        for i in range(N_CATEGORICAL)
+    )
+    return f"""
+        SELECT '{prefix}' || i AS prediction_id, 'bench_model' AS model_name, 'v1' AS model_version,
+               strftime(TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
+                        + to_microseconds(CAST(random() * {seconds} * 1e6 AS BIGINT)),
+                        '%Y-%m-%dT%H:%M:%S.%fZ') AS "timestamp",
+               {{{nums}, {cats}}} AS features,
+               CASE WHEN s >= 0.5 THEN '1' ELSE '0' END AS prediction,
+               round(s, 6) AS score, round(exp(2.5 + random()), 3) AS latency_ms,
+               'ok' AS status, NULL AS error_type
+        FROM (SELECT i, random() AS s FROM range({n}) t(i))
+    """
+
+
+def generate(root: Path, rows: int) -> None:
+    con = duckdb.connect()
+    con.execute("SELECT setseed(0.42)")
+    per_hour = rows // 24
+    for h in range(24):
+        hour = DAY + dt.timedelta(hours=h)
+        folder = hour_folder(root / "logs", PREDICTIONS, "bench_model", hour)
+        folder.mkdir(parents=True, exist_ok=True)
+        n = per_hour + (rows - per_hour * 24 if h == 23 else 0)
+        con.execute(
+            f"COPY ({_select(n, hour, 3599, f'p{h}-')}) TO '{folder / 'bench.jsonl'}' (FORMAT JSON)"
+        )
+    con.execute(
+        f"COPY ({_select(100_000, DAY - dt.timedelta(days=7), 7 * 86400 - 1, 'ref-')}) "
+        f"TO '{root / 'reference.jsonl'}' (FORMAT JSON)"
+    )
+
+
+def _phase(name, url, root, queue):
+    from modelmon_dagster.baseline import (
+        BASELINE_BINS,
+        BASELINE_COLUMNS,
+        baseline_tables,
+        build_baseline,
+        load_baseline,
+    )
+    from modelmon_dagster.defs.build import SQL_PROJECT_DIR
+    from modelmon_dagster.ingest.load import load_prediction_hour
+    from modelmon_dagster.ingest.parser import parse_prediction_files
+    from modelmon_dagster.sql import SqlProject, run_model_window
+    from modelmon_dagster.warehouse import Replacement, Warehouse
+
+    model = bench_config().models[0]
+    wh = Warehouse(url)
+    began = time.perf_counter()
+    rows = 0
+    if name == "baseline":
+        ref = parse_prediction_files([root / "reference.jsonl"], model).rows.to_pandas()
+        base = build_baseline(model, ref, "v1-bench")
+        bins, cols = baseline_tables(base, ref)
+        wh.replace_many(
+            [
+                Replacement(BASELINE_BINS, "model_name = :m", {"m": model.name}, rows=bins),
+                Replacement(BASELINE_COLUMNS, "model_name = :m", {"m": model.name}, rows=cols),
+            ]
+        )
+        rows = len(ref)
+    elif name == "ingestion":
+        for h in range(24):
+            rows += load_prediction_hour(wh, model, root / "logs", DAY + dt.timedelta(hours=h)).rows
+    else:
+        project = SqlProject.load(SQL_PROJECT_DIR)
+        baseline = load_baseline(wh, model)
+        grain = "hourly" if name == "aggregation" else "daily"
+        rows = wh.scalar('SELECT count(*) FROM "bench_model__raw_predictions"')
+        for sql_model in project.by_grain(grain):
+            run_model_window(
+                wh, project, sql_model, model, DAY, DAY + dt.timedelta(days=1), baseline
+            )
+    seconds = time.perf_counter() - began
+    wh.dispose()
+    queue.put((seconds, rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def run_phase(name, url, root):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_phase, args=(name, url, root, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if proc.exitcode:
+        raise SystemExit(f"phase {name} failed on {url}")
+    return result
+
+
+def fresh_postgres(base_url: str) -> str:
+    engine = sa.create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS modelmon_bench CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA modelmon_bench"))
+    engine.dispose()
+    return f"{base_url}?options=-csearch_path%3Dmodelmon_bench"
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--engines", default="duckdb,postgres")
+    args = parser.parse_args()
+    pg = os.environ.get(
+        "MODELMON_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    root = Path(tempfile.mkdtemp(prefix="modelmon-bench-"))
+    try:
+        t = time.perf_counter()
+        generate(root, args.rows)
+        size = sum(p.stat().st_size for p in (root / "logs").rglob("*.jsonl")) / 1e6
+        print(
+            f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+            f"Python {platform.python_version()}, duckdb {duckdb.__version__}"
+        )
+        print(
+            f"generated {args.rows:,} predictions x {N_NUMERIC + N_CATEGORICAL} features "
+            f"({size:.0f} MB JSONL, 24 hourly files) in {time.perf_counter() - t:.1f} s\n"
+        )
+        print(f"{'engine':<10} {'phase':<12} {'seconds':>8} {'rows/s':>12} {'peak RSS MB':>12}")
+        for engine in args.engines.split(","):
+            url = f"duckdb:///{root / 'bench.duckdb'}" if engine == "duckdb" else fresh_postgres(pg)
+            for phase in ("baseline", "ingestion", "aggregation", "rollup"):
+                seconds, rows, rss = run_phase(phase, url, root)
+                rate = f"{rows / seconds:,.0f}" if phase != "rollup" else "-"
+                print(f"{engine:<10} {phase:<12} {seconds:>8.2f} {rate:>12} {rss:>12.0f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelmon_dagster.config import ConfigError, FeatureType, Task, load_config, parse_config
+from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
+
+DEMO = yaml.safe_load((PROJECT_ROOT / "config" / "models.yaml").read_text())
+
+
+def with_change(change):
+    raw = copy.deepcopy(DEMO)
+    change(raw)
+    return raw
+
+
+def test_demo_config_loads_two_models_of_different_tasks():
+    config = load_config(PROJECT_ROOT / "config" / "models.yaml")
+    assert [m.name for m in config.models] == ["fraud_detector", "demand_forecaster"]
+    fraud = config.model("fraud_detector")
+    assert fraud.task is Task.BINARY_CLASSIFICATION
+    assert fraud.positive_class == "1"
+    assert fraud.feature("country").type is FeatureType.CATEGORICAL
+    assert fraud.feature("device_type").required is False
+    assert fraud.thresholds.latency_p99_ms_error == 400
+    assert config.model("demand_forecaster").task is Task.REGRESSION
+    assert config.partitions_start.isoformat() == "2026-11-16T00:00:00"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["models"][0]["features"][0].update(type="float"), "unknown type 'float'"),
+        (
+            lambda r: r["models"][0]["features"].append({"name": "amount", "type": "numeric"}),
+            "duplicate feature names ['amount']",
+        ),
+        (lambda r: r["models"].append(copy.deepcopy(r["models"][0])), "duplicate model names"),
+        (lambda r: r["models"][0].update(name='fraud"; drop table x; --'), "is not a valid name"),
+        (lambda r: r["models"][0]["features"][0].update(name="Amount"), "is not a valid name"),
+        (lambda r: r["models"][0]["features"][0].update(name="a__b"), "is not a valid name"),
+        (lambda r: r["models"][0]["features"][0].update(name="score"), "'score' is reserved"),
+        (lambda r: r["models"][0].update(task="ranking"), "unknown task 'ranking'"),
+        (lambda r: r["models"][0].update(positive_class="2"), "positive_class: must be one of"),
+        (lambda r: r["models"][0].update(segments=["amount"]), "must be a categorical feature"),
+        (lambda r: r["models"][0].update(segments=["zip"]), "'zip' is not a feature"),
+        (
+            lambda r: r["models"][0].update(thresholds={"psi_warn": 0.5, "psi_error": 0.2}),
+            "psi_warn must not exceed psi_error",
+        ),
+        (
+            lambda r: r["models"][0].update(thresholds={"psi_typo": 0.5}),
+            "unknown keys ['psi_typo']",
+        ),
+        (lambda r: r["models"][0].update(colour="red"), "unknown keys ['colour']"),
+        (lambda r: r["models"][0]["label_delay"].update(expected_hours=500), "exceeds max_hours"),
+        (lambda r: r["models"][1].update(classes=["a", "b"]), "regression models take no classes"),
+        (lambda r: r["models"][0].update(classes=["0", "1", "2"]), "exactly two"),
+        (lambda r: r["models"][0]["baseline"].update(numeric_bins=1), "numeric_bins"),
+        (lambda r: r["partitions"].update(start_date="16/11/2026"), "is not a YYYY-MM-DD date"),
+        (lambda r: r["models"][0].pop("baseline"), "missing required key 'baseline'"),
+    ],
+)
+def test_invalid_configs_are_rejected_with_a_clear_message(change, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(with_change(change))
+    assert message in str(err.value)
+
+
+def test_missing_and_unparseable_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_settings_read_the_environment_with_project_defaults(tmp_path):
+    defaults = Settings.from_env({})
+    assert defaults.config_path == PROJECT_ROOT / "config" / "models.yaml"
+    assert defaults.warehouse_url == f"duckdb:///{PROJECT_ROOT / 'data' / 'warehouse.duckdb'}"
+    custom = Settings.from_env(
+        {
+            "MODELMON_CONFIG": str(tmp_path / "m.yaml"),
+            "MODELMON_DATA_DIR": str(tmp_path),
+            "MODELMON_WAREHOUSE_URL": "postgresql+psycopg://u@h/db",
+        }
+    )
+    assert custom.config_path == Path(tmp_path / "m.yaml")
+    assert custom.logs_root == tmp_path / "logs"
+    assert custom.warehouse_url == "postgresql+psycopg://u@h/db"
