@@ -5,6 +5,7 @@ from different hours and days add up and compare directly with the reference.
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.config import Baseline as BaselineSpec
+from modelmon_dagster.config import FeatureType, ModelConfig
+from modelmon_dagster.ingest.tables import raw_predictions_table
 from modelmon_dagster.monitored import MonitoredColumn, monitored_columns
 from modelmon_dagster.stats.binning import bin_index, quantile_bin_edges, top_k_categories
 from modelmon_dagster.warehouse import TableSchema, Warehouse
@@ -24,6 +27,7 @@ BASELINE_BINS = TableSchema(
         ("baseline_id", "VARCHAR"),
         ("column_name", "VARCHAR"),
         ("column_role", "VARCHAR"),
+        ("hour_of_day", "INTEGER"),  # NULL: the whole reference; 0-23: that hour of day only
         ("bin_index", "INTEGER"),
         ("lower_edge", "DOUBLE PRECISION"),
         ("upper_edge", "DOUBLE PRECISION"),
@@ -48,6 +52,17 @@ BASELINE_COLUMNS = TableSchema(
         ("max_value", "DOUBLE PRECISION"),
     ),
 )
+BASELINE_PERFORMANCE = TableSchema(
+    "baseline_performance",
+    (
+        ("model_name", "VARCHAR"),
+        ("baseline_id", "VARCHAR"),
+        ("model_version", "VARCHAR"),
+        ("metric", "VARCHAR"),
+        ("value", "DOUBLE PRECISION"),
+        ("n", "BIGINT"),
+    ),
+)
 OTHER_CATEGORY = "__other__"
 
 
@@ -59,6 +74,17 @@ class ColumnBins:
     edges: tuple[float, ...] = ()  # numeric: interior edges
     categories: tuple[str, ...] = ()  # categorical: top-k; bin len(categories) is "other"
     center: float = 0.0  # numeric: baseline mean, the shift for mergeable sums
+    std: float | None = None  # numeric: reference standard deviation (drift effect scale)
+    low: float | None = None  # numeric: reference minimum
+    high: float | None = None  # numeric: reference maximum
+    categories_complete: bool = False  # categorical: top-k holds every reference category
+
+    @property
+    def range(self) -> tuple[float, float] | None:
+        """The reference's [min, max] of a numeric column, if known."""
+        if self.low is None or self.high is None:
+            return None
+        return self.low, self.high
 
     @property
     def n_bins(self) -> int:
@@ -96,90 +122,136 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
-def build_baseline(model: ModelConfig, reference: pd.DataFrame, baseline_id: str) -> Baseline:
+def label_column(model: ModelConfig) -> MonitoredColumn:
+    """The ground-truth label as a binned column (label drift, baseline only)."""
+    if model.task.is_classification:
+        return MonitoredColumn("label", "label", FeatureType.CATEGORICAL, "label_text")
+    return MonitoredColumn("label", "label", FeatureType.NUMERIC, "label_value")
+
+
+def with_labels(reference: pd.DataFrame, labels: pd.DataFrame | None) -> pd.DataFrame:
+    """Reference predictions with their labels joined by prediction id (latest label wins)."""
+    if labels is None:
+        return reference
+    latest = labels.sort_values("label_ts").drop_duplicates("prediction_id", keep="last")
+    return reference.merge(
+        latest[["prediction_id", "label_text", "label_value"]], on="prediction_id", how="left"
+    )
+
+
+def _column_bins(col: MonitoredColumn, values: pd.Series, spec: BaselineSpec) -> ColumnBins:
+    if col.is_numeric:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        edges = quantile_bin_edges(numbers, spec.numeric_bins)
+        return ColumnBins(
+            col,
+            edges=tuple(float(e) for e in edges),
+            center=float(np.nanmean(numbers)),
+            std=float(np.nanstd(numbers, ddof=1)) if np.sum(~np.isnan(numbers)) > 1 else None,
+            low=float(np.nanmin(numbers)),
+            high=float(np.nanmax(numbers)),
+        )
+    present = values.dropna().astype(str)
+    cats = top_k_categories(present.tolist(), spec.top_k_categories)
+    return ColumnBins(
+        col, categories=tuple(cats), categories_complete=present.nunique() <= len(cats)
+    )
+
+
+def build_baseline(
+    model: ModelConfig,
+    reference: pd.DataFrame,
+    baseline_id: str,
+    spec: BaselineSpec | None = None,
+) -> Baseline:
     """Fix bins from reference predictions (rows as in the raw predictions table).
 
-    Only ``ok`` records count: errors carry no prediction and would skew the reference.
+    Only ``ok`` records count: errors carry no prediction and would skew the reference. When
+    the frame has label columns (see :func:`with_labels`), the label distribution is binned too.
     """
+    spec = spec or model.baseline
     ok = reference[reference["status"] == "ok"]
     if ok.empty:
         raise ValueError(f"{model.name}: the reference data has no ok predictions")
-    columns = []
-    for col in monitored_columns(model):
-        values = ok[col.sql_column]
-        if col.is_numeric:
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-            edges = quantile_bin_edges(numbers, model.baseline.numeric_bins)
-            columns.append(
-                ColumnBins(
-                    col, edges=tuple(float(e) for e in edges), center=float(np.nanmean(numbers))
-                )
-            )
-        else:
-            cats = top_k_categories(values.dropna().tolist(), model.baseline.top_k_categories)
-            columns.append(ColumnBins(col, categories=tuple(cats)))
-    return Baseline(model.name, baseline_id, model.baseline.model_version, tuple(columns))
+    columns = [_column_bins(col, ok[col.sql_column], spec) for col in monitored_columns(model)]
+    label = label_column(model)
+    if label.sql_column in ok.columns and ok[label.sql_column].notna().any():
+        columns.append(_column_bins(label, ok[label.sql_column], spec))
+    return Baseline(model.name, baseline_id, spec.model_version, tuple(columns))
+
+
+def _bin_indices(cb: ColumnBins, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Bin of every non-null value, and the mask of non-null values."""
+    if cb.column.is_numeric:
+        x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        present = ~np.isnan(x)
+        return bin_index(x[present], np.array(cb.edges)), present
+    present = values.notna().to_numpy()
+    index = {c: i for i, c in enumerate(cb.categories)}
+    other = len(cb.categories)
+    return np.array([index.get(str(v), other) for v in values[present]], dtype=int), present
+
+
+def _bin_rows(cb: ColumnBins, counts: np.ndarray, hours: np.ndarray) -> pd.DataFrame:
+    """One row per (hour of day or None, bin) with its reference count."""
+    n_bins = cb.n_bins
+    scopes = counts.shape[0]
+    if cb.column.is_numeric:
+        lowers = np.array((-np.inf, *cb.edges))
+        uppers = np.array((*cb.edges, np.inf))
+        category = [None] * n_bins
+    else:
+        lowers = uppers = np.full(n_bins, np.nan)
+        category = [*cb.categories, OTHER_CATEGORY]
+    return pd.DataFrame(
+        {
+            "column_name": cb.column.name,
+            "column_role": cb.column.role,
+            "hour_of_day": np.repeat(hours, n_bins),
+            "bin_index": np.tile(np.arange(n_bins), scopes),
+            "lower_edge": np.tile(lowers, scopes),
+            "upper_edge": np.tile(uppers, scopes),
+            "category": category * scopes,
+            "reference_count": counts.reshape(-1).astype(np.int64),
+        }
+    )
 
 
 def baseline_tables(baseline: Baseline, reference: pd.DataFrame) -> tuple[pa.Table, pa.Table]:
-    """Rows of ``baseline_bins`` and ``baseline_columns`` for a baseline and its reference."""
+    """Rows of ``baseline_bins`` and ``baseline_columns`` for a baseline and its reference.
+
+    ``baseline_bins`` holds, per column and bin, the reference count over the whole reference
+    (``hour_of_day`` NULL) and for each hour of day 0-23: hourly drift compares an hour with the
+    reference rows of the same hour of day, so daily cycles are not mistaken for drift.
+    """
     ok = reference[reference["status"] == "ok"]
-    bin_rows, column_rows = [], []
+    hour_of_day = pd.to_datetime(ok["ts"]).dt.hour.to_numpy()
+    frames, column_rows = [], []
     for cb in baseline.columns:
         col = cb.column
         values = ok[col.sql_column]
-        common = {"model_name": baseline.model_name, "baseline_id": baseline.baseline_id}
+        bins, present = _bin_indices(cb, values)
+        by_hour = np.zeros((24, cb.n_bins), dtype=np.int64)
+        np.add.at(by_hour, (hour_of_day[present], bins), 1)
+        counts = np.vstack([by_hour.sum(axis=0, keepdims=True), by_hour])
+        hours = np.array([None, *range(24)], dtype=object)
+        frames.append(_bin_rows(cb, counts, hours))
         if col.is_numeric:
             x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-            present = x[~np.isnan(x)]
-            counts = np.bincount(bin_index(present, np.array(cb.edges)), minlength=cb.n_bins)
-            lowers = (-np.inf, *cb.edges)
-            uppers = (*cb.edges, np.inf)
-            for i in range(cb.n_bins):
-                bin_rows.append(
-                    common
-                    | {
-                        "column_name": col.name,
-                        "column_role": col.role,
-                        "bin_index": i,
-                        "lower_edge": lowers[i],
-                        "upper_edge": uppers[i],
-                        "category": None,
-                        "reference_count": int(counts[i]),
-                    }
-                )
+            x = x[~np.isnan(x)]
             stats = {
-                "mean": float(present.mean()) if present.size else None,
-                "std": float(present.std(ddof=1)) if present.size > 1 else None,
-                "min_value": float(present.min()) if present.size else None,
-                "max_value": float(present.max()) if present.size else None,
+                "mean": float(x.mean()) if x.size else None,
+                "std": float(x.std(ddof=1)) if x.size > 1 else None,
+                "min_value": float(x.min()) if x.size else None,
+                "max_value": float(x.max()) if x.size else None,
             }
-            n = int(present.size)
         else:
-            as_text = values.dropna().astype(str)
-            index = {c: i for i, c in enumerate(cb.categories)}
-            counts = np.bincount(
-                [index.get(v, len(cb.categories)) for v in as_text], minlength=cb.n_bins
-            )
-            for i in range(cb.n_bins):
-                category = cb.categories[i] if i < len(cb.categories) else OTHER_CATEGORY
-                bin_rows.append(
-                    common
-                    | {
-                        "column_name": col.name,
-                        "column_role": col.role,
-                        "bin_index": i,
-                        "lower_edge": None,
-                        "upper_edge": None,
-                        "category": category,
-                        "reference_count": int(counts[i]),
-                    }
-                )
             stats = {"mean": None, "std": None, "min_value": None, "max_value": None}
-            n = int(as_text.size)
+        n = int(present.sum())
         column_rows.append(
-            common
-            | {
+            {
+                "model_name": baseline.model_name,
+                "baseline_id": baseline.baseline_id,
                 "model_version": baseline.model_version,
                 "column_name": col.name,
                 "column_role": col.role,
@@ -189,53 +261,172 @@ def baseline_tables(baseline: Baseline, reference: pd.DataFrame) -> tuple[pa.Tab
             }
             | stats
         )
-    return _to_arrow(bin_rows, BASELINE_BINS), _to_arrow(column_rows, BASELINE_COLUMNS)
+    bins = pd.concat(frames, ignore_index=True)
+    bins.insert(0, "model_name", baseline.model_name)
+    bins.insert(1, "baseline_id", baseline.baseline_id)
+    bins["hour_of_day"] = bins["hour_of_day"].astype("Int64")
+    return _to_arrow(bins, BASELINE_BINS), _to_arrow(column_rows, BASELINE_COLUMNS)
 
 
-def _to_arrow(rows: list[dict], schema: TableSchema) -> pa.Table:
+def _to_arrow(rows: list[dict] | pd.DataFrame, schema: TableSchema) -> pa.Table:
     frame = pd.DataFrame(rows, columns=schema.column_names)
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def load_baseline(warehouse: Warehouse, model: ModelConfig) -> Baseline:
-    """Read the model's current baseline back from the warehouse.
+def load_baseline(
+    warehouse: Warehouse, model: ModelConfig, model_version: str | None = None
+) -> Baseline:
+    """Read a model version's baseline back from the warehouse (default version if None).
 
     Raises
     ------
     BaselineMissingError
-        When the baseline asset has not been materialised for this model.
+        When the baseline asset has not been materialised for this model and version.
     """
-    if not warehouse.table_exists(BASELINE_BINS.name):
-        raise BaselineMissingError(
-            f"{model.name}: no baseline yet; materialise the {model.name}/baseline asset first"
+    version = model_version or model.baseline.model_version
+    if warehouse.table_exists(BASELINE_COLUMNS.name):
+        found = warehouse.scalar(
+            "SELECT max(baseline_id) FROM baseline_columns WHERE model_name = :m AND "
+            "model_version = :v",
+            {"m": model.name, "v": version},
         )
-    bins = warehouse.query_df(
-        "SELECT baseline_id, column_name, bin_index, lower_edge, category "
-        "FROM baseline_bins WHERE model_name = :m ORDER BY column_name, bin_index",
-        {"m": model.name},
+        if found is not None:
+            return load_baseline_by_id(warehouse, model, str(found))
+    raise BaselineMissingError(
+        f"{model.name}: no baseline for version {version!r}; materialise the {model.name}/baseline "
+        "asset (and configure a baseline for that model version)"
     )
-    if bins.empty:
-        raise BaselineMissingError(
-            f"{model.name}: no baseline yet; materialise the {model.name}/baseline asset first"
+
+
+def load_baseline_by_id(warehouse: Warehouse, model: ModelConfig, baseline_id: str) -> Baseline:
+    """Read the baseline with id ``baseline_id`` (as recorded in aggregate rows).
+
+    Memoised per process: a baseline id is content-addressed (see :func:`baseline_id_for`), so
+    the rows behind an id never change.
+    """
+    key = (warehouse.url, model, baseline_id)
+    if key not in _BY_ID:
+        if len(_BY_ID) >= 64:
+            _BY_ID.pop(next(iter(_BY_ID)))
+        _BY_ID[key] = _load(
+            warehouse, model, "baseline_id = :b", {"b": baseline_id}, f"id {baseline_id!r}"
         )
+    return _BY_ID[key]
+
+
+_BY_ID: dict = {}
+
+
+def baseline_id_for(model: ModelConfig, spec: BaselineSpec, reference_digests: list[str]) -> str:
+    """Content-addressed id: the version, the reference files and everything that shapes bins."""
+    h = hashlib.sha256()
+    for part in (
+        *reference_digests,
+        str(spec.numeric_bins),
+        str(spec.top_k_categories),
+        model.task.value,
+        *(f"{f.name}:{f.type.value}" for f in model.features),
+    ):
+        h.update(part.encode())
+        h.update(b"\x00")
+    return f"{spec.model_version}-{h.hexdigest()[:12]}"
+
+
+def _load(warehouse: Warehouse, model: ModelConfig, where: str, params: dict, what: str):
+    missing = BaselineMissingError(
+        f"{model.name}: no baseline for {what}; materialise the {model.name}/baseline asset "
+        "(and configure a baseline for that model version)"
+    )
+    if not warehouse.table_exists(BASELINE_BINS.name):
+        raise missing
     meta = warehouse.query_df(
-        "SELECT column_name, model_version, mean FROM baseline_columns WHERE model_name = :m",
-        {"m": model.name},
-    ).set_index("column_name")
-    baseline_id = str(bins["baseline_id"].iloc[0])
+        "SELECT baseline_id, model_version, column_name, mean, std, min_value, max_value "
+        f"FROM baseline_columns WHERE model_name = :m AND {where}",
+        {"m": model.name, **params},
+    )
+    if meta.empty:
+        raise missing
+    baseline_id = str(meta["baseline_id"].iloc[0])
+    version = str(meta["model_version"].iloc[0])
+    stats = meta.set_index("column_name")
+    bins = warehouse.query_df(
+        "SELECT column_name, bin_index, lower_edge, category, reference_count FROM baseline_bins "
+        "WHERE model_name = :m AND baseline_id = :b AND hour_of_day IS NULL "
+        "ORDER BY column_name, bin_index",
+        {"m": model.name, "b": baseline_id},
+    )
     columns = []
-    for col in monitored_columns(model):
+    for col in (*monitored_columns(model), label_column(model)):
         rows = bins[bins["column_name"] == col.name]
         if rows.empty:
+            if col.role == "label":
+                continue  # no reference labels: label drift is reported as unavailable
             raise BaselineMissingError(
                 f"{model.name}: the baseline has no bins for {col.name!r}; rebuild the baseline"
             )
         if col.is_numeric:
             edges = tuple(float(e) for e in rows["lower_edge"].iloc[1:])
-            center = float(meta.loc[col.name, "mean"])
-            columns.append(ColumnBins(col, edges=edges, center=center))
+            s = stats.loc[col.name]
+            columns.append(
+                ColumnBins(
+                    col,
+                    edges=edges,
+                    center=float(s["mean"]),
+                    std=float(s["std"]),
+                    low=float(s["min_value"]),
+                    high=float(s["max_value"]),
+                )
+            )
         else:
             cats = tuple(str(c) for c in rows["category"] if c != OTHER_CATEGORY)
-            columns.append(ColumnBins(col, categories=cats))
-    version = str(meta["model_version"].iloc[0])
+            other = rows.loc[rows["category"] == OTHER_CATEGORY, "reference_count"]
+            complete = bool(other.empty or int(other.iloc[0]) == 0)
+            columns.append(ColumnBins(col, categories=cats, categories_complete=complete))
     return Baseline(model.name, baseline_id, version, tuple(columns))
+
+
+def baseline_for_window(
+    warehouse: Warehouse, model: ModelConfig, start, end, warn: Callable[[str], None]
+) -> Baseline:
+    """The baseline of the model version that served most of ``[start, end)``'s predictions.
+
+    A version without a configured baseline falls back to the default version's baseline and
+    says so through ``warn``: its histograms stay comparable with earlier hours.
+    """
+    table = raw_predictions_table(model).name
+    served = (
+        warehouse.query_df(
+            f'SELECT model_version, count(*) AS n FROM "{table}" '
+            "WHERE partition_hour >= :s AND partition_hour < :e "
+            "GROUP BY model_version ORDER BY n DESC, model_version LIMIT 1",
+            {"s": start, "e": end},
+        )
+        if warehouse.table_exists(table)
+        else None
+    )
+    version = None if served is None or served.empty else str(served["model_version"].iloc[0])
+    if version is None or version == model.baseline.model_version:
+        return load_baseline(warehouse, model)
+    try:
+        return load_baseline(warehouse, model, version)
+    except BaselineMissingError:
+        warn(
+            f"{model.name}: no baseline for served version {version!r}; binning on the "
+            f"default {model.baseline.model_version!r} baseline"
+        )
+        return load_baseline(warehouse, model)
+
+
+def reference_histogram(
+    warehouse: Warehouse, model_name: str, baseline_id: str, hour_of_day: int | None = None
+) -> pd.DataFrame:
+    """Reference counts of the whole reference and, if given, of one hour of day.
+
+    Columns: ``hour_of_day`` (NA for the whole reference), ``column_name``, ``bin_index``,
+    ``reference_count``.
+    """
+    return warehouse.query_df(
+        "SELECT hour_of_day, column_name, bin_index, reference_count FROM baseline_bins "
+        "WHERE model_name = :m AND baseline_id = :b AND (hour_of_day IS NULL OR hour_of_day = :h)",
+        {"m": model_name, "b": baseline_id, "h": -1 if hour_of_day is None else hour_of_day},
+    )

@@ -80,16 +80,30 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Alerting thresholds; WARN below ERROR. Unknown keys are rejected."""
+    """Alerting thresholds; WARN below ERROR. Unknown keys are rejected.
+
+    Rates are fractions of an hour's records. Drift effect sizes are the normalised
+    Wasserstein distance (W1 / baseline std) for numeric columns and Cramér's V for categorical
+    ones; a column is drifted only when it is also significant after Benjamini-Hochberg control
+    at ``fdr_alpha`` across the model's columns.
+    """
 
     psi_warn: float = 0.1
     psi_error: float = 0.25
+    drift_effect_warn: float = 0.05
+    drift_effect_error: float = 0.2
     error_rate_warn: float = 0.02
     error_rate_error: float = 0.10
     latency_p99_ms_warn: float = 250.0
     latency_p99_ms_error: float = 1000.0
+    schema_error_rate_warn: float = 0.001
+    schema_error_rate_error: float = 0.05
+    quarantine_rate_warn: float = 0.001
+    quarantine_rate_error: float = 0.05
+    out_of_range_rate_warn: float = 0.01
+    unseen_category_rate_warn: float = 0.01
     volume_ratio_warn: float = 0.5
-    volume_ratio_error: float = 0.2
+    volume_ratio_error: float = 0.25
     fdr_alpha: float = 0.05
 
 
@@ -103,10 +117,20 @@ class ModelConfig:
     baseline: Baseline
     label_delay: LabelDelay
     description: str = ""
+    extra_baselines: tuple[Baseline, ...] = ()
     classes: tuple[str, ...] = ()
     positive_class: str | None = None
     segments: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @property
+    def baselines(self) -> tuple[Baseline, ...]:
+        """Every configured baseline: the default one first, then one per other version."""
+        return (self.baseline, *self.extra_baselines)
+
+    def baseline_for(self, model_version: str) -> Baseline | None:
+        """The baseline of ``model_version``, if one is configured."""
+        return next((b for b in self.baselines if b.model_version == model_version), None)
 
     def feature(self, name: str) -> Feature:
         """Return the feature called ``name``."""
@@ -187,13 +211,18 @@ def _parse_thresholds(raw: Any, where: str) -> Thresholds:
     thresholds = Thresholds(**values)
     for warn, error in [
         ("psi_warn", "psi_error"),
+        ("drift_effect_warn", "drift_effect_error"),
         ("error_rate_warn", "error_rate_error"),
         ("latency_p99_ms_warn", "latency_p99_ms_error"),
+        ("schema_error_rate_warn", "schema_error_rate_error"),
+        ("quarantine_rate_warn", "quarantine_rate_error"),
     ]:
         if getattr(thresholds, warn) > getattr(thresholds, error):
             raise ConfigError(f"{where}: {warn} must not exceed {error}")
     if thresholds.volume_ratio_error > thresholds.volume_ratio_warn:
         raise ConfigError(f"{where}: volume_ratio_error must not exceed volume_ratio_warn")
+    if not 0 < thresholds.fdr_alpha < 1:
+        raise ConfigError(f"{where}: fdr_alpha must lie in (0, 1)")
     return thresholds
 
 
@@ -247,6 +276,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             "segments",
             "label_delay",
             "baseline",
+            "baselines",
             "thresholds",
         },
         where,
@@ -310,6 +340,16 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
     if delay.expected_hours > delay.max_hours:
         raise ConfigError(f"{where}.label_delay: expected_hours exceeds max_hours")
 
+    baseline = _parse_baseline(_require(raw, "baseline", where), f"{where}.baseline")
+    extra_raw = raw.get("baselines", []) or []
+    if not isinstance(extra_raw, list):
+        raise ConfigError(f"{where}.baselines: expected a list of baselines of other versions")
+    extra = tuple(_parse_baseline(b, f"{where}.baselines[{i}]") for i, b in enumerate(extra_raw))
+    versions = [b.model_version for b in (baseline, *extra)]
+    duplicated = sorted({v for v in versions if versions.count(v) > 1})
+    if duplicated:
+        raise ConfigError(f"{where}: more than one baseline for model versions {duplicated}")
+
     return ModelConfig(
         name=name,
         task=task,
@@ -319,7 +359,8 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         positive_class=positive,
         segments=segments,
         label_delay=delay,
-        baseline=_parse_baseline(_require(raw, "baseline", where), f"{where}.baseline"),
+        baseline=baseline,
+        extra_baselines=extra,
         thresholds=_parse_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
     )
 

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import sys
 import time
+from collections import defaultdict
 
 import dagster as dg
 
@@ -20,19 +21,60 @@ from modelmon_dagster.ingest.tables import raw_labels_table, raw_predictions_tab
 from modelmon_dagster.sim import demo_scenarios, simulate
 from modelmon_dagster.warehouse import Warehouse
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# Blocked runs log their failures at ERROR; the demo reports them itself.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-def _run(job, instance, partition_key=None):
+class CheckLog:
+    """Failed asset checks seen during the demo, per model, check and severity."""
+
+    def __init__(self):
+        self.failures: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+
+    def record(self, result, partition_key: str) -> None:
+        """Remember the run's failed checks."""
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed:
+                key = (
+                    evaluation.asset_key.path[0],
+                    f"{evaluation.asset_key.path[-1]}.{evaluation.check_name}",
+                    evaluation.severity.value,
+                )
+                self.failures[key].append(partition_key)
+
+    def print(self) -> None:
+        """A table of failed checks and the days they failed on."""
+        if not self.failures:
+            print("\nNo asset check failed.")
+            return
+        print("\nFailed asset checks (count of partitions, days), by model:")
+        for (model, check, severity), keys in sorted(self.failures.items()):
+            days = sorted({k[5:10] for k in keys})
+            print(f"  {model:<18} {check:<38} {severity:<5} {len(keys):>3}x  {' '.join(days)}")
+
+
+def _run(job, instance, partition_key=None, checks: CheckLog | None = None):
+    """Run one partition; a run stopped only by a blocking check is reported, not fatal."""
     result = job.execute_in_process(
         instance=instance, partition_key=partition_key, run_config=QUIET, raise_on_error=False
     )
-    if not result.success:
+    if checks is not None:
+        checks.record(result, partition_key or "")
+    if not result.success and not _blocked_by_checks(result):
         failed = [e.message for e in result.all_events if e.is_failure]
         sys.exit(
             f"run of {job.name} for {partition_key or 'all'} failed:\n" + "\n".join(failed[:5])
         )
     return result
+
+
+def _blocked_by_checks(result) -> bool:
+    """Whether every failed step failed because a blocking check failed at ERROR."""
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return bool(failures) and all(
+        "blocking asset check failed" in (e.event_specific_data.error.message or "")
+        for e in failures
+    )
 
 
 def _metadata_sum(result, key: str, asset_name: str | None = None) -> int:
@@ -79,14 +121,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[2/4] baselines from reference data ({settings.data_dir / 'reference'})")
     _run(defs.resolve_job_def(BASELINE_JOB), instance)
 
+    checks = CheckLog()
     hourly_job = defs.resolve_job_def(HOURLY_JOB)
     print(f"[3/4] hourly partitions: {args.days * 24} runs of {HOURLY_JOB}")
     for day in range(args.days):
         day_start = start + dt.timedelta(days=day)
-        predictions = labels = quarantined = 0
+        predictions = labels = quarantined = blocked = 0
         for hour in range(24):
             key = (day_start + dt.timedelta(hours=hour)).strftime("%Y-%m-%d-%H:%M")
-            result = _run(hourly_job, instance, key)
+            result = _run(hourly_job, instance, key, checks)
+            blocked += not result.success
             predictions += _metadata_sum(result, "rows", "raw_predictions")
             labels += _metadata_sum(result, "rows", "raw_labels")
             quarantined += _metadata_sum(result, "quarantined_lines")
@@ -99,9 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     daily_job = defs.resolve_job_def(DAILY_JOB)
     print(f"[4/4] daily partitions: {args.days} runs of {DAILY_JOB}")
     for day in range(args.days):
-        _run(daily_job, instance, (start + dt.timedelta(days=day)).strftime("%Y-%m-%d"))
+        _run(daily_job, instance, (start + dt.timedelta(days=day)).strftime("%Y-%m-%d"), checks)
 
     _summary(config, settings, args.days, time.perf_counter() - began)
+    checks.print()
 
 
 def _summary(config, settings: Settings, days: int, seconds: float) -> None:
@@ -128,7 +173,8 @@ def _summary(config, settings: Settings, days: int, seconds: float) -> None:
         "  make ui      Dagster UI on http://127.0.0.1:3000\n"
         "               (Assets → a model's group → an asset → Partitions)\n"
         f"  warehouse    {settings.warehouse_url}\n"
-        "  quarantine   SELECT * FROM quarantined_lines   (file, line number, raw text, reason)"
+        "  quarantine   SELECT * FROM quarantined_lines   (file, line number, raw text, reason)\n"
+        "  drift        SELECT * FROM daily_column_drift WHERE drifted"
     )
 
 

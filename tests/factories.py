@@ -86,7 +86,10 @@ def write_labels(
     (folder / "test.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def write_reference(path: Path, model: ModelConfig, n: int, seed: int = 99) -> list[dict]:
+def write_reference(
+    path: Path, model: ModelConfig, n: int, seed: int = 99, labels_path: Path | None = None
+) -> list[dict]:
+    """Reference predictions (all ok) and, if ``labels_path``, a label for each."""
     rng = np.random.default_rng(seed)
     start = dt.datetime(2026, 1, 1)
     records = [prediction_record(model, start + dt.timedelta(seconds=i), i, rng) for i in range(n)]
@@ -99,4 +102,20 @@ def write_reference(path: Path, model: ModelConfig, n: int, seed: int = 99) -> l
                 r["score"], r["prediction"] = 0.25, model.classes[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    if labels_path is not None:
+        labels = []
+        for r in records:
+            if model.task is Task.REGRESSION:
+                label = round(r["prediction"] + float(rng.normal(0, 5)), 4)
+            else:  # the score is calibrated: P(label = positive) = score
+                label = model.classes[1] if rng.random() < r["score"] else model.classes[0]
+            labels.append(
+                {
+                    "prediction_id": r["prediction_id"],
+                    "model_name": model.name,
+                    "label": label,
+                    "label_timestamp": r["timestamp"],
+                }
+            )
+        labels_path.write_text("\n".join(json.dumps(x) for x in labels) + "\n")
     return records

@@ -35,7 +35,12 @@ def flatten(records):
 @pytest.fixture
 def ran(settings, demo_config, fraud):
     config = only(demo_config, "fraud_detector")
-    write_reference(settings.data_dir / fraud.baseline.reference_predictions, fraud, 3000)
+    write_reference(
+        settings.data_dir / fraud.baseline.reference_predictions,
+        fraud,
+        3000,
+        labels_path=settings.data_dir / fraud.baseline.reference_labels,
+    )
     written = []
     for hour, n in zip(HOURS, SIZES, strict=True):
         written += write_hour(settings.logs_root, fraud, hour, n, seed=7)
@@ -105,7 +110,10 @@ def test_hourly_histograms_equal_numpy_on_baseline_edges(ran):
     hist = wh.query_df(
         "SELECT hour_start, column_name, bin_index, n FROM hourly_feature_histograms"
     )
+    assert sorted(baseline.for_column("label").categories) == ["0", "1"]
     for cb in baseline.columns:
+        if cb.column.role == "label":
+            continue  # labels are not in the prediction log
         name = cb.column.name
         source = {"prediction": "prediction", "score": "score"}.get(name, f"f_{name}")
         for hour, group in frame.groupby("hour"):

@@ -33,15 +33,18 @@ def fake_baseline(model, edges=(1.0, 2.0, 3.0), cats=("x", "y")):
 
 def test_models_and_their_ref_graph(project):
     assert sorted(project.models) == sorted(
-        f"{grain}_{name}"
-        for grain in ("hourly", "daily")
-        for name in (
-            "prediction_stats",
-            "status_counts",
-            "latency_histogram",
-            "feature_stats",
-            "feature_histograms",
-        )
+        ["daily_label_histogram"]
+        + [
+            f"{grain}_{name}"
+            for grain in ("hourly", "daily")
+            for name in (
+                "prediction_stats",
+                "status_counts",
+                "latency_histogram",
+                "feature_stats",
+                "feature_histograms",
+            )
+        ]
     )
     daily = project.models["daily_feature_histograms"]
     assert daily.refs == ("hourly_feature_histograms",) and daily.sources == ()

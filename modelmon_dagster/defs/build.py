@@ -3,8 +3,9 @@
 import dagster as dg
 
 from modelmon_dagster.config import MonitoringConfig
-from modelmon_dagster.defs.aggregates.assets import build_sql_assets
+from modelmon_dagster.defs.aggregates.assets import build_grain_step
 from modelmon_dagster.defs.baseline.assets import build_baseline_asset
+from modelmon_dagster.defs.drift.assets import VOLUME_CHECK, drift_parts
 from modelmon_dagster.defs.ingestion.assets import build_ingestion_assets
 from modelmon_dagster.defs.jobs import build_jobs_and_schedules
 from modelmon_dagster.defs.partitions import daily_partitions, hourly_partitions
@@ -23,8 +24,14 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
     for model in config.models:
         ingestion = build_ingestion_assets(model, hourly)
         baseline = build_baseline_asset(model)
-        hourly_aggs = build_sql_assets(project, model, "hourly", hourly)
-        daily_aggs = build_sql_assets(project, model, "daily", daily)
+        hourly_drift, hourly_drift_checks = drift_parts("hourly")
+        daily_drift, daily_drift_checks = drift_parts("daily")
+        hourly_aggs = build_grain_step(
+            project, model, "hourly", hourly, hourly_drift, (VOLUME_CHECK, *hourly_drift_checks)
+        )
+        daily_aggs = build_grain_step(
+            project, model, "daily", daily, daily_drift, daily_drift_checks
+        )
         assets += [*ingestion, baseline, hourly_aggs, daily_aggs]
         hourly_keys += [key for a in (*ingestion, hourly_aggs) for key in a.keys]
         daily_keys += list(daily_aggs.keys)

@@ -30,6 +30,7 @@ class IngestResult:
     quarantined: int
     line_path_files: int
     quarantine_reasons: dict = field(default_factory=dict)
+    table: pa.Table | None = field(default=None, compare=False, repr=False)  # rows written
 
     @property
     def quarantined_fraction(self) -> float:
@@ -79,6 +80,7 @@ def _load(
         quarantined=batch.quarantine.num_rows,
         line_path_files=batch.line_path_files,
         quarantine_reasons=dict(sorted(reasons.items())),
+        table=rows,
     )
 
 

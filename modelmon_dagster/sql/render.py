@@ -71,6 +71,13 @@ def _template(sql: str) -> jinja2.Template:
     return _ENV.from_string(sql)
 
 
+def _label_column(baseline: Baseline | None):
+    """The label as a binnable column when the baseline has reference labels, else None."""
+    if baseline is None:
+        return None
+    return next((c.column for c in baseline.columns if c.column.role == "label"), None)
+
+
 def render_model(
     project: SqlProject,
     sql_model: SqlModel,
@@ -97,6 +104,8 @@ def render_model(
         The column's baseline bin as a SQL expression, and its baseline mean as a parameter.
     ``latency_bin``
         SQL for the log-spaced latency bin of ``latency_ms``.
+    ``label_column``
+        The label as a column of ``raw_labels`` when the baseline has reference labels.
     ``:model_name``, ``:window_start``, ``:window_end``
         Always-bound parameters.
     """
@@ -161,6 +170,7 @@ def render_model(
         center=center,
         baseline_id=baseline_id,
         latency_bin=LATENCY_BIN_SQL,
+        label_column=_label_column(baseline),
         columns=columns,
         numeric_columns=[c for c in columns if c.is_numeric],
         categorical_columns=[c for c in columns if not c.is_numeric],

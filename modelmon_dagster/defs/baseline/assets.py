@@ -1,22 +1,79 @@
-"""The baseline asset: bin edges, categories and moments from a model's reference data."""
+"""The baseline asset: per model version, bins and moments of every column from reference data."""
 
 import dagster as dg
+import pandas as pd
+import pyarrow as pa
 
 from modelmon_dagster.baseline import (
     BASELINE_BINS,
     BASELINE_COLUMNS,
+    BASELINE_PERFORMANCE,
+    baseline_id_for,
     baseline_tables,
     build_baseline,
     file_digest,
+    with_labels,
 )
+from modelmon_dagster.config import Baseline as BaselineSpec
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, WarehouseResource
-from modelmon_dagster.ingest.parser import parse_prediction_files
+from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
+from modelmon_dagster.stats.performance import performance_metrics
 from modelmon_dagster.warehouse import Replacement
 
 
+def _read_reference(model: ModelConfig, spec: BaselineSpec, log_store: LogStoreResource, log):
+    path = log_store.resolve(spec.reference_predictions)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{model.name} {spec.model_version}: reference predictions not found at {path} "
+            "(config baseline.reference_predictions; `make demo` simulates them)"
+        )
+    batch = parse_prediction_files([path], model, hour=None)
+    if batch.quarantine.num_rows:
+        log.warning(
+            f"{model.name} {spec.model_version}: {batch.quarantine.num_rows} reference lines "
+            f"quarantined (first reason: {batch.quarantine.column('reason')[0]})"
+        )
+    labels = None
+    digests = [file_digest(path)]
+    if spec.reference_labels:
+        label_path = log_store.resolve(spec.reference_labels)
+        if not label_path.exists():
+            raise FileNotFoundError(f"{model.name}: reference labels not found at {label_path}")
+        labels = parse_label_files([label_path], model).rows.to_pandas()
+        digests.append(file_digest(label_path))
+    frame = with_labels(batch.rows.to_pandas(), labels)
+    return frame, baseline_id_for(model, spec, digests), batch.quarantine.num_rows
+
+
+def _performance_rows(model: ModelConfig, baseline_id: str, version: str, frame: pd.DataFrame):
+    label_col = "label_value" if model.task.value == "regression" else "label_text"
+    pred_col = "prediction_value" if model.task.value == "regression" else "prediction_label"
+    if label_col not in frame.columns:
+        return []
+    labelled = frame[(frame["status"] == "ok") & frame[label_col].notna()]
+    values = performance_metrics(
+        model,
+        labelled[label_col].to_numpy(),
+        labelled[pred_col].to_numpy(),
+        labelled["score"].to_numpy() if model.task.value == "binary_classification" else None,
+    )
+    return [
+        {
+            "model_name": model.name,
+            "baseline_id": baseline_id,
+            "model_version": version,
+            "metric": name,
+            "value": value,
+            "n": len(labelled),
+        }
+        for name, value in values.items()
+    ]
+
+
 def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
-    """``{model}/baseline`` (unpartitioned): rebuilt when the reference data changes."""
+    """``{model}/baseline`` (unpartitioned): one baseline per configured model version."""
 
     @dg.asset(
         key=[model.name, "baseline"],
@@ -24,48 +81,48 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         kinds={"sql"},
         description=(
-            f"{model.name}: bins (quantile edges with open tails, top-k categories + other) and "
-            f"moments of every monitored column, from the {model.baseline.model_version} "
+            f"{model.name}: per model version, bins (quantile edges with open tails, top-k "
+            "categories + other), moments, label distribution and performance of the "
             "reference data."
         ),
     )
     def baseline(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, log_store: LogStoreResource
     ) -> dg.MaterializeResult:
-        path = log_store.resolve(model.baseline.reference_predictions)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{model.name}: reference predictions not found at {path} "
-                "(config baseline.reference_predictions; `make demo` simulates them)"
-            )
-        batch = parse_prediction_files([path], model, hour=None)
-        if batch.quarantine.num_rows:
-            context.log.warning(
-                f"{model.name}: {batch.quarantine.num_rows} reference lines quarantined "
-                f"(first reason: {batch.quarantine.column('reason')[0]})"
-            )
-        reference = batch.rows.to_pandas()
-        baseline_id = f"{model.baseline.model_version}-{file_digest(path)}"
-        fixed = build_baseline(model, reference, baseline_id)
-        bins, columns = baseline_tables(fixed, reference)
-        where = "model_name = :model_name"
-        params = {"model_name": model.name}
+        bins, columns, performance, summary = [], [], [], {}
+        for spec in model.baselines:
+            frame, baseline_id, quarantined = _read_reference(model, spec, log_store, context.log)
+            fixed = build_baseline(model, frame, baseline_id, spec)
+            version_bins, version_columns = baseline_tables(fixed, frame)
+            bins.append(version_bins)
+            columns.append(version_columns)
+            perf = _performance_rows(model, baseline_id, spec.model_version, frame)
+            performance += perf
+            summary[spec.model_version] = {
+                "baseline_id": baseline_id,
+                "reference_rows": len(frame),
+                "reference_quarantined": quarantined,
+                "performance": {r["metric"]: round(r["value"], 4) for r in perf},
+            }
+        where, params = "model_name = :model_name", {"model_name": model.name}
+        perf_table = pa.Table.from_pandas(
+            pd.DataFrame(performance, columns=BASELINE_PERFORMANCE.column_names),
+            preserve_index=False,
+        )
         warehouse.get().replace_many(
             [
-                Replacement(BASELINE_BINS, where, params, rows=bins),
-                Replacement(BASELINE_COLUMNS, where, params, rows=columns),
+                Replacement(BASELINE_BINS, where, params, rows=pa.concat_tables(bins)),
+                Replacement(BASELINE_COLUMNS, where, params, rows=pa.concat_tables(columns)),
+                Replacement(BASELINE_PERFORMANCE, where, params, rows=perf_table),
             ]
         )
+        default = summary[model.baseline.model_version]
         return dg.MaterializeResult(
             metadata={
-                "baseline_id": baseline_id,
-                "model_version": model.baseline.model_version,
-                "reference_rows": dg.MetadataValue.int(batch.rows.num_rows),
-                "reference_quarantined": batch.quarantine.num_rows,
-                "bins_per_column": dg.MetadataValue.json(
-                    {c.column.name: c.n_bins for c in fixed.columns}
-                ),
-                "reference_file": dg.MetadataValue.path(str(path)),
+                "default_version": model.baseline.model_version,
+                "baseline_id": default["baseline_id"],
+                "reference_rows": dg.MetadataValue.int(default["reference_rows"]),
+                "versions": dg.MetadataValue.json(summary),
             }
         )
 

@@ -1,0 +1,99 @@
+"""Drift assets (hourly and daily) and their checks, run at the end of each grain's step."""
+
+import dagster as dg
+
+from modelmon_dagster.defs.aggregates.assets import PythonAsset, StepCheck, Window
+from modelmon_dagster.drift import (
+    FEATURE_ROLES,
+    LABEL_ROLES,
+    NO_DATA,
+    OUTPUT_ROLES,
+    TIME_COLUMN,
+    compute_drift,
+    drift_outcome,
+    drift_table,
+    write_drift,
+)
+from modelmon_dagster.volume import volume_outcome
+
+
+def _compute(grain: str):
+    def compute(w: Window) -> dict:
+        frame = compute_drift(w.warehouse, w.model, grain, w.start, w.end)
+        rows = write_drift(w.warehouse, grain, w.model, w.start, w.end, frame)
+        measured = frame[frame["severity"].isna() | (frame["severity"] != NO_DATA)]
+        drifted = measured[measured["drifted"].astype("boolean").fillna(False).astype(bool)]
+        features = measured[measured["column_role"].isin(FEATURE_ROLES)]
+        return {
+            "rows_written": dg.MetadataValue.int(rows),
+            "columns_drifted": dg.MetadataValue.int(len(drifted)),
+            "share_features_drifted": dg.MetadataValue.float(
+                round(float(features["drifted"].astype("boolean").fillna(False).mean()), 4)
+                if len(features)
+                else float("nan")
+            ),
+            "max_effect_size": dg.MetadataValue.float(
+                round(float(measured["effect_size"].max()), 4) if len(measured) else float("nan")
+            ),
+            "drifted_columns": dg.MetadataValue.json(sorted(drifted["column_name"].unique())),
+        }
+
+    return compute
+
+
+def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> StepCheck:
+    def evaluate(w: Window):
+        time_col = TIME_COLUMN[grain]
+        frame = w.warehouse.query_df(
+            f"SELECT * FROM {drift_table(grain).name} WHERE model_name = :m "
+            f"AND {time_col} >= :s AND {time_col} < :e",
+            {"m": w.model.name, "s": w.start, "e": w.end},
+        )
+        return drift_outcome(frame, name, roles)
+
+    t = "drift_effect_warn / drift_effect_error"
+    return StepCheck(
+        asset=f"{grain}_drift",
+        name=name,
+        description=(
+            f"{what} drifted from the baseline: significant after Benjamini-Hochberg control "
+            f"and an effect size (W1/std or Cramér's V) at or above the config's {t}."
+        ),
+        evaluate=evaluate,
+    )
+
+
+def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, ...]]:
+    """The drift asset of ``grain`` and its checks (daily also checks label drift)."""
+    deps = (f"{grain}_feature_histograms", f"{grain}_feature_stats")
+    if grain == "daily":
+        deps += ("daily_label_histogram",)
+    asset = PythonAsset(
+        name=f"{grain}_drift",
+        description=(
+            f"{grain.capitalize()} drift of every feature, the prediction, the score"
+            + (" and the labels" if grain == "daily" else "")
+            + " against the baseline, from the histograms (KS / chi-square contingency, PSI, "
+            "JS distance, W1/std or Cramér's V, BH-adjusted p-values)."
+        ),
+        deps=deps,
+        compute=_compute(grain),
+    )
+    checks = [
+        _drift_check(grain, "feature_drift", FEATURE_ROLES, "Input features"),
+        _drift_check(grain, "prediction_drift", OUTPUT_ROLES, "Predictions or confidence"),
+    ]
+    if grain == "daily":
+        checks.append(_drift_check(grain, "label_drift", LABEL_ROLES, "Arrived labels"))
+    return (asset,), tuple(checks)
+
+
+VOLUME_CHECK = StepCheck(
+    asset="hourly_prediction_stats",
+    name="volume",
+    description=(
+        "Hourly prediction count against the median of the same hour of day over the last "
+        "7 days (ratio thresholds from the config, confirmed by a Poisson test)."
+    ),
+    evaluate=lambda w: volume_outcome(w.warehouse, w.model, w.start),
+)

@@ -1,0 +1,286 @@
+"""Drift of every monitored column from stored histograms (no raw rescan; no Dagster).
+
+For each period (hour or day) and baseline, each column's current histogram is compared with
+the reference counts on the same bins (``stats.drift.column_drift``). Benjamini-Hochberg
+controls the false discovery rate across all of a model's columns in the period; a column is
+*drifted* only when it is significant after that control **and** its effect size reaches
+``drift_effect_warn`` (``drift_effect_error`` makes it an ERROR). Effect sizes: W1 / baseline
+std for numeric columns, Cramér's V for categorical ones. A column with no current values is
+reported as such, never as "no drift".
+
+Hourly periods are compared with the reference rows of the same hour of day (traffic has daily
+cycles: night-time temperatures or fraud rates are not drift); days with the whole reference.
+Each hour is tested at ``fdr_alpha / 24`` so that the 24 hourly checks of a day together spend
+the same false-alarm budget as the daily one.
+"""
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from modelmon_dagster.baseline import Baseline, load_baseline_by_id, reference_histogram
+from modelmon_dagster.checks import CheckOutcome
+from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.stats.drift import column_drift, flag_drift
+from modelmon_dagster.warehouse import TableSchema, Warehouse
+
+TIME_COLUMN = {"hourly": "hour_start", "daily": "day_start"}
+FEATURE_ROLES = ("feature",)
+OUTPUT_ROLES = ("prediction", "score")
+LABEL_ROLES = ("label",)
+NO_DATA = "NO_DATA"
+# An hour is compared with the reference rows of the same hour of day when there are at least
+# this many of them for the column; otherwise with the whole reference (and the row says so).
+MIN_HOUR_OF_DAY_REFERENCE = 200
+# Hourly checks run 24 times a day: each hour gets 1/24 of the false-alarm budget (Bonferroni
+# across hours, Benjamini-Hochberg across columns within the hour), so a model raises a false
+# hourly drift alarm on at most about `fdr_alpha` of clean days.
+PERIODS_PER_DAY = {"hourly": 24, "daily": 1}
+
+
+def drift_table(grain: str) -> TableSchema:
+    """``hourly_column_drift`` / ``daily_column_drift``: one row per model, period and column."""
+    return TableSchema(
+        f"{grain}_column_drift",
+        (
+            ("model_name", "VARCHAR"),
+            (TIME_COLUMN[grain], "TIMESTAMP"),
+            ("baseline_id", "VARCHAR"),
+            ("column_name", "VARCHAR"),
+            ("column_role", "VARCHAR"),
+            ("kind", "VARCHAR"),
+            ("n_ref", "BIGINT"),
+            ("n_cur", "BIGINT"),
+            ("p_value", "DOUBLE PRECISION"),
+            ("adjusted_p", "DOUBLE PRECISION"),
+            ("effect_size", "DOUBLE PRECISION"),
+            ("effect_measure", "VARCHAR"),
+            ("psi", "DOUBLE PRECISION"),
+            ("js_distance", "DOUBLE PRECISION"),
+            ("ks_statistic", "DOUBLE PRECISION"),
+            ("max_binning_error", "DOUBLE PRECISION"),
+            ("reference_scope", "VARCHAR"),
+            ("drifted", "BOOLEAN"),
+            ("severity", "VARCHAR"),
+        ),
+    )
+
+
+def _histograms(warehouse: Warehouse, model: ModelConfig, grain: str, start, end) -> pd.DataFrame:
+    time_col = TIME_COLUMN[grain]
+    params = {"m": model.name, "s": start, "e": end}
+    parts = [
+        warehouse.query_df(
+            f"SELECT {time_col} AS period, baseline_id, column_name, column_role, bin_index, n "
+            f"FROM {grain}_feature_histograms "
+            f"WHERE model_name = :m AND {time_col} >= :s AND {time_col} < :e",
+            params,
+        )
+    ]
+    if warehouse.table_exists(f"{grain}_label_histogram"):
+        parts.append(
+            warehouse.query_df(
+                f"SELECT {time_col} AS period, baseline_id, column_name, column_role, bin_index, n "
+                f"FROM {grain}_label_histogram "
+                f"WHERE model_name = :m AND {time_col} >= :s AND {time_col} < :e",
+                params,
+            )
+        )
+    return (
+        pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        if any(not p.empty for p in parts)
+        else parts[0]
+    )
+
+
+def _ranges(warehouse: Warehouse, model: ModelConfig, grain: str, start, end) -> pd.DataFrame:
+    time_col = TIME_COLUMN[grain]
+    return warehouse.query_df(
+        f"SELECT {time_col} AS period, column_name, min(min_value) AS low, "
+        f"max(max_value) AS high FROM {grain}_feature_stats "
+        f"WHERE model_name = :m AND {time_col} >= :s AND {time_col} < :e "
+        f"GROUP BY {time_col}, column_name",
+        {"m": model.name, "s": start, "e": end},
+    )
+
+
+def _reference_for(reference: pd.DataFrame, hour_of_day: int | None):
+    """Per column, the reference rows to compare with, and their scope."""
+    whole = {c: g for c, g in reference[reference["hour_of_day"].isna()].groupby("column_name")}
+    if hour_of_day is None:
+        return {c: (g, "all") for c, g in whole.items()}
+    same = reference[reference["hour_of_day"] == hour_of_day]
+    chosen = {c: (g, "all") for c, g in whole.items()}
+    for column, rows in same.groupby("column_name"):
+        if rows["reference_count"].sum() >= MIN_HOUR_OF_DAY_REFERENCE:
+            chosen[column] = (rows, "hour_of_day")
+    return chosen
+
+
+def _period_drift(
+    model: ModelConfig,
+    baseline: Baseline,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    ranges: pd.DataFrame,
+    hour_of_day: int | None,
+    alpha: float,
+) -> list[dict]:
+    t = model.thresholds
+    rows, results, result_rows = [], [], []
+    references = _reference_for(reference, hour_of_day)
+    for cb in baseline.columns:
+        name = cb.column.name
+        base = {"column_name": name, "column_role": cb.column.role, "kind": cb.column.kind.value}
+        cur_rows = current[current["column_name"] == name]
+        ref_rows, scope = references.get(name, (None, "all"))
+        base["reference_scope"] = scope
+        if cb.column.role in LABEL_ROLES and cur_rows.empty:
+            continue  # no labels arrived in the period: label drift is simply not measured
+        cur = np.zeros(cb.n_bins)
+        ref = np.zeros(cb.n_bins)
+        if not cur_rows.empty:
+            cur[cur_rows["bin_index"].to_numpy(dtype=int)] = cur_rows["n"].to_numpy(dtype=float)
+        if ref_rows is not None:
+            ref[ref_rows["bin_index"].to_numpy(dtype=int)] = ref_rows["reference_count"].to_numpy(
+                dtype=float
+            )
+        if cur.sum() == 0 or ref.sum() == 0:
+            rows.append(
+                base
+                | {
+                    "n_ref": int(ref.sum()),
+                    "n_cur": int(cur.sum()),
+                    "drifted": False,
+                    "severity": NO_DATA,
+                }
+            )
+            continue
+        kwargs = {}
+        if cb.column.is_numeric:
+            seen = ranges[ranges["column_name"] == name]
+            low = min([cb.low] + seen["low"].dropna().tolist())
+            high = max([cb.high] + seen["high"].dropna().tolist())
+            kwargs = {"edges": cb.edges, "low": low, "high": high, "scale": cb.std or 1.0}
+        result = column_drift(cb.column.kind.value, ref, cur, **kwargs)
+        results.append(result)
+        result_rows.append(
+            base
+            | {
+                "n_ref": result.n_ref,
+                "n_cur": result.n_cur,
+                "p_value": result.p_value,
+                "effect_size": result.effect_size,
+                "effect_measure": result.effect_measure,
+                "psi": result.psi,
+                "js_distance": result.js_distance,
+                "ks_statistic": result.ks_statistic,
+                "max_binning_error": result.max_binning_error,
+            }
+        )
+    if results:
+        flags = flag_drift(results, alpha=alpha, min_effect=t.drift_effect_warn)
+        for flag in flags:
+            row = result_rows[flag.column]
+            row["adjusted_p"] = flag.adjusted_p
+            row["drifted"] = flag.drifted
+            if flag.drifted:
+                row["severity"] = "ERROR" if row["effect_size"] >= t.drift_effect_error else "WARN"
+    return rows + result_rows
+
+
+def compute_drift(
+    warehouse: Warehouse, model: ModelConfig, grain: str, start: dt.datetime, end: dt.datetime
+) -> pd.DataFrame:
+    """Drift rows of every column for each period of ``grain`` in ``[start, end)``."""
+    hist = _histograms(warehouse, model, grain, start, end)
+    schema = drift_table(grain)
+    if hist.empty:
+        return pd.DataFrame(columns=schema.column_names)
+    ranges = _ranges(warehouse, model, grain, start, end)
+    out = []
+    for (period, baseline_id), current in hist.groupby(["period", "baseline_id"]):
+        baseline = load_baseline_by_id(warehouse, model, baseline_id)
+        hour_of_day = pd.Timestamp(period).hour if grain == "hourly" else None
+        reference = reference_histogram(warehouse, model.name, baseline_id, hour_of_day)
+        period_ranges = ranges[ranges["period"] == period]
+        alpha = model.thresholds.fdr_alpha / PERIODS_PER_DAY[grain]
+        for row in _period_drift(
+            model, baseline, reference, current, period_ranges, hour_of_day, alpha
+        ):
+            out.append(
+                row
+                | {"model_name": model.name, TIME_COLUMN[grain]: period, "baseline_id": baseline_id}
+            )
+    return pd.DataFrame(out).reindex(columns=schema.column_names)
+
+
+def write_drift(warehouse: Warehouse, grain: str, model: ModelConfig, start, end, frame) -> int:
+    """Replace the window's drift rows of ``model``."""
+    schema = drift_table(grain)
+    time_col = TIME_COLUMN[grain]
+    table = pa.Table.from_pandas(frame.astype({"drifted": "boolean"}), preserve_index=False)
+    return warehouse.replace_rows(
+        schema,
+        f"model_name = :m AND {time_col} >= :s AND {time_col} < :e",
+        {"m": model.name, "s": start, "e": end},
+        rows=table,
+    )
+
+
+def _fmt(value) -> float | None:
+    return (
+        None
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else round(float(value), 6)
+    )
+
+
+def drift_outcome(frame: pd.DataFrame, check_name: str, roles: tuple[str, ...]) -> CheckOutcome:
+    """A check over the drift rows of some column roles (features, outputs or labels).
+
+    Fails at ERROR when any column is drifted with an effect at or above the ERROR threshold,
+    at WARN when any is drifted; with no rows for these roles it fails at WARN and says why.
+    """
+    rows = frame[frame["column_role"].isin(roles)]
+    measured = rows[rows["severity"] != NO_DATA]
+    no_data = sorted(rows.loc[rows["severity"] == NO_DATA, "column_name"])
+    if measured.empty:
+        why = "no data to compare with the baseline" + (
+            f" ({', '.join(no_data)})" if no_data else ""
+        )
+        return CheckOutcome(check_name, False, "WARN", why, {"columns_without_data": no_data})
+    drifted = measured[measured["drifted"].astype(bool)].sort_values("effect_size", ascending=False)
+    table = [
+        {
+            "column": r.column_name,
+            "effect": _fmt(r.effect_size),
+            "measure": r.effect_measure,
+            "adjusted_p": _fmt(r.adjusted_p),
+            "psi": _fmt(r.psi),
+            "severity": r.severity,
+        }
+        for r in measured.sort_values("effect_size", ascending=False).itertuples()
+    ]
+    meta = {
+        "columns_measured": len(measured),
+        "columns_drifted": len(drifted),
+        "share_drifted": round(len(drifted) / len(measured), 4),
+        "max_effect_size": _fmt(measured["effect_size"].max()),
+        "drifted_columns": sorted(drifted["column_name"]),
+        "columns": table,
+        "columns_without_data": no_data,
+    }
+    if drifted.empty:
+        return CheckOutcome(check_name, True, "WARN", "no significant drift", meta)
+    severity = "ERROR" if (drifted["severity"] == "ERROR").any() else "WARN"
+    top = ", ".join(
+        f"{r.column_name} ({r.effect_measure} {r.effect_size:.2f})"
+        for r in drifted.head(5).itertuples()
+    )
+    return CheckOutcome(
+        check_name, False, severity, f"drift in {len(drifted)} column(s): {top}", meta
+    )

@@ -1,0 +1,218 @@
+"""Great Expectations suites built from a model's config and baseline, run on an hour's rows.
+
+Every outcome is graded. ERROR: schema problems that make an hour's aggregates untrustworthy
+(required features missing or mistyped in more than ``schema_error_rate_error`` of the
+records). WARN: softer problems: a few schema problems, values outside the baseline's range,
+unseen categories, implausible latencies.
+
+Great Expectations takes ~3 s to import, so it is imported on first use, and one ephemeral
+context per process is reused.
+"""
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from modelmon_dagster.baseline import Baseline
+from modelmon_dagster.config import ModelConfig
+
+ERROR, WARN = "ERROR", "WARN"
+MAX_LATENCY_MS = 60_000.0
+SAMPLE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result on one batch."""
+
+    severity: str
+    expectation: str
+    column: str
+    success: bool
+    unexpected_count: int
+    unexpected_fraction: float
+    allowed_fraction: float
+    sample: tuple = ()
+
+    def as_metadata(self) -> dict:
+        """A JSON-friendly summary."""
+        return {
+            "expectation": self.expectation,
+            "column": self.column,
+            "unexpected_count": self.unexpected_count,
+            "unexpected_fraction": round(self.unexpected_fraction, 6),
+            "allowed_fraction": self.allowed_fraction,
+            "sample": [str(v) for v in self.sample],
+        }
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """All outcomes for one batch."""
+
+    rows: int
+    outcomes: tuple[ExpectationOutcome, ...] = field(default_factory=tuple)
+
+    def failed(self, severity: str) -> list[ExpectationOutcome]:
+        """Failed expectations graded at ``severity``."""
+        return [o for o in self.outcomes if o.severity == severity and not o.success]
+
+    @property
+    def evaluated(self) -> int:
+        """How many expectations ran."""
+        return len(self.outcomes)
+
+
+@functools.cache
+def _context():
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    batch_definition = (
+        context.data_sources.add_pandas("modelmon")
+        .add_dataframe_asset("hourly_batch")
+        .add_batch_definition_whole_dataframe("whole_batch")
+    )
+    return context, batch_definition
+
+
+def _expectations(model: ModelConfig, baseline: Baseline, categories_complete: dict[str, bool]):
+    """``(allowed WARN fraction, ERROR fraction or None, expectation)`` for the model's suite.
+
+    Each expectation runs once with the WARN tolerance; its measured unexpected fraction then
+    decides the severity (above the ERROR fraction: ERROR).
+    """
+    import great_expectations.expectations as gxe
+
+    t = model.thresholds
+    warn, error = t.schema_error_rate_warn, t.schema_error_rate_error
+    out = [
+        (warn, error, gxe.ExpectColumnValuesToNotBeNull(column=f.column, mostly=1 - warn))
+        for f in model.features
+        if f.required
+    ]
+    out.append(
+        (warn, error, gxe.ExpectColumnValuesToBeNull(column="schema_errors", mostly=1 - warn))
+    )
+    for cb in baseline.columns:
+        col = cb.column
+        if col.role != "feature":
+            continue
+        if col.is_numeric and cb.range is not None:
+            low, high = cb.range
+            out.append(
+                (
+                    t.out_of_range_rate_warn,
+                    None,
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=col.sql_column,
+                        min_value=low,
+                        max_value=high,
+                        mostly=1 - t.out_of_range_rate_warn,
+                    ),
+                )
+            )
+        elif not col.is_numeric and categories_complete.get(col.name):
+            out.append(
+                (
+                    t.unseen_category_rate_warn,
+                    None,
+                    gxe.ExpectColumnValuesToBeInSet(
+                        column=col.sql_column,
+                        value_set=list(cb.categories),
+                        mostly=1 - t.unseen_category_rate_warn,
+                    ),
+                )
+            )
+    out.append(
+        (
+            0.001,
+            None,
+            gxe.ExpectColumnValuesToBeBetween(
+                column="latency_ms", min_value=0.0, max_value=MAX_LATENCY_MS, mostly=0.999
+            ),
+        )
+    )
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _suite(model: ModelConfig, baseline: Baseline, categories_complete: tuple):
+    """Build and register a suite once per model, baseline and process (registering is slow)."""
+    import great_expectations as gx
+
+    context, _ = _context()
+    planned = _expectations(model, baseline, dict(categories_complete))
+    suite = gx.ExpectationSuite(name=f"{model.name}_{baseline.baseline_id}_hourly")
+    for _, _, expectation in planned:
+        suite.add_expectation(expectation)
+    # Registering assigns expectation ids (an unregistered suite leaves them all None).
+    return planned, context.suites.add_or_update(suite)
+
+
+def validate_batch(
+    rows: pd.DataFrame,
+    model: ModelConfig,
+    baseline: Baseline,
+    categories_complete: dict[str, bool] | None = None,
+) -> QualityReport:
+    """Run the model's suite on an hour's raw prediction rows.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Rows as stored in the raw predictions table.
+    model, baseline : ModelConfig, Baseline
+        Define the expectations (required features, ranges, category sets, thresholds).
+    categories_complete : dict, optional
+        Per categorical feature, whether the baseline's top-k list holds every reference
+        category (only then are other values "unseen").
+
+    Notes
+    -----
+    An empty batch returns a report with no outcomes: the caller must report "no data", not a
+    pass.
+    """
+    if rows.empty:
+        return QualityReport(rows=0)
+    complete = tuple(sorted((categories_complete or {}).items()))
+    planned, suite = _suite(model, baseline, complete)
+    _, batch_definition = _context()
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": rows})
+    result = batch.validate(
+        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    )
+    # Results do not come back in suite order: match them by expectation id.
+    by_id = {res.expectation_config.id: res for res in result.results}
+    if None in by_id or len(by_id) != len(planned):
+        raise RuntimeError(f"{model.name}: could not match Great Expectations results to the suite")
+    outcomes = []
+    for (allowed, error_above, _), expectation in zip(planned, suite.expectations, strict=True):
+        res = by_id[expectation.id]
+        if res.exception_info and res.exception_info.get("raised_exception"):
+            raise RuntimeError(
+                f"{model.name}: expectation {expectation.expectation_type} on "
+                f"{expectation.column} raised: {res.exception_info.get('exception_message')}"
+            )
+        detail = res.result or {}
+        count = int(detail.get("unexpected_count") or 0)
+        fraction = float(detail.get("unexpected_percent") or 0.0) / 100.0
+        if math.isnan(fraction):
+            fraction = 0.0
+        severity = ERROR if error_above is not None and fraction > error_above else WARN
+        outcomes.append(
+            ExpectationOutcome(
+                severity=severity,
+                expectation=expectation.expectation_type,
+                column=expectation.column,
+                success=bool(res.success),
+                unexpected_count=count,
+                unexpected_fraction=fraction,
+                allowed_fraction=allowed,
+                sample=tuple(detail.get("partial_unexpected_list") or ())[:SAMPLE_SIZE],
+            )
+        )
+    return QualityReport(rows=len(rows), outcomes=tuple(outcomes))

@@ -1,0 +1,82 @@
+"""Volume anomalies: an hour's prediction count against the same hour of day in recent days."""
+
+import datetime as dt
+
+import numpy as np
+from scipy import stats
+
+from modelmon_dagster.checks import CheckOutcome
+from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.warehouse import Warehouse
+
+HISTORY_DAYS = 7
+MIN_HISTORY_DAYS = 2
+# A ratio alone flags noise at low volume; the count must also be improbable under Poisson.
+SIGNIFICANCE = 1e-3
+
+
+def volume_outcome(warehouse: Warehouse, model: ModelConfig, hour: dt.datetime) -> CheckOutcome:
+    """Compare the hour's count with the median of the same hour of day over the last week.
+
+    Fails at ERROR when the count falls below ``volume_ratio_error`` of the expected one, at
+    WARN below ``volume_ratio_warn`` or above its inverse (a spike), each only when a Poisson
+    test also rejects. With fewer than two days of history it judges only an hour with no
+    predictions at all, and says that it lacks history.
+    """
+    t = model.thresholds
+    same_hours = [hour - dt.timedelta(days=d) for d in range(1, HISTORY_DAYS + 1)]
+    placeholders = ", ".join(f":h{i}" for i in range(len(same_hours)))
+    frame = warehouse.query_df(
+        "SELECT hour_start, n_predictions FROM hourly_prediction_stats "
+        f"WHERE model_name = :m AND hour_start IN (:now, {placeholders})",
+        {"m": model.name, "now": hour, **{f"h{i}": h for i, h in enumerate(same_hours)}},
+    )
+    current = frame.loc[frame["hour_start"] == hour, "n_predictions"]
+    if current.empty:
+        return CheckOutcome("volume", False, "WARN", "the hour's statistics are missing", {})
+    n = int(current.iloc[0])
+    history = frame.loc[frame["hour_start"] != hour, "n_predictions"].to_numpy(dtype=float)
+    meta = {"n_predictions": n, "history_days": int(history.size)}
+    if history.size < MIN_HISTORY_DAYS:
+        if n == 0:
+            return CheckOutcome("volume", False, "ERROR", "no predictions in this hour", meta)
+        return CheckOutcome(
+            "volume",
+            True,
+            "WARN",
+            f"only {history.size} day(s) of history (need {MIN_HISTORY_DAYS}): not compared",
+            meta,
+        )
+    expected = float(np.median(history))
+    ratio = n / expected if expected > 0 else float("inf")
+    p_low = float(stats.poisson.cdf(n, expected)) if expected > 0 else 1.0
+    p_high = float(stats.poisson.sf(n - 1, expected)) if expected > 0 else 0.0
+    meta |= {
+        "expected": round(expected, 1),
+        "ratio": round(ratio, 4),
+        "p_low": p_low,
+        "p_high": p_high,
+    }
+    if ratio < t.volume_ratio_error and p_low < SIGNIFICANCE:
+        return CheckOutcome(
+            "volume",
+            False,
+            "ERROR",
+            f"volume {ratio:.0%} of the usual {expected:.0f} for this hour",
+            meta,
+        )
+    if ratio < t.volume_ratio_warn and p_low < SIGNIFICANCE:
+        return CheckOutcome(
+            "volume",
+            False,
+            "WARN",
+            f"volume {ratio:.0%} of the usual {expected:.0f} for this hour",
+            meta,
+        )
+    if ratio > 1 / t.volume_ratio_warn and p_high < SIGNIFICANCE:
+        return CheckOutcome(
+            "volume", False, "WARN", f"volume spike: {ratio:.1f}x the usual {expected:.0f}", meta
+        )
+    return CheckOutcome(
+        "volume", True, "ERROR", f"{n} predictions, {ratio:.0%} of the usual {expected:.0f}", meta
+    )

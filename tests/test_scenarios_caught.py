@@ -1,0 +1,152 @@
+"""The simulator's injected problems are caught on the right partitions; clean ones are not.
+
+The real pipeline functions run on DuckDB over five simulated days of the demo preset
+(day 0 = 2026-11-16). Hourly SQL models and drift run over whole-day windows (they are
+window-generic), which keeps this test fast; the Dagster wiring is tested elsewhere.
+"""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from modelmon_dagster.baseline import (
+    BASELINE_BINS,
+    BASELINE_COLUMNS,
+    baseline_id_for,
+    baseline_tables,
+    build_baseline,
+    load_baseline,
+    with_labels,
+)
+from modelmon_dagster.checks import schema_outcome
+from modelmon_dagster.defs.build import SQL_PROJECT_DIR
+from modelmon_dagster.drift import FEATURE_ROLES, OUTPUT_ROLES, compute_drift, write_drift
+from modelmon_dagster.ingest.load import load_label_hour, load_prediction_hour
+from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
+from modelmon_dagster.quality.suite import validate_batch
+from modelmon_dagster.sim import demo_scenarios, simulate
+from modelmon_dagster.sql import SqlProject, run_model_window
+from modelmon_dagster.volume import volume_outcome
+from modelmon_dagster.warehouse import Replacement, Warehouse
+
+START = dt.datetime(2026, 11, 16)
+DAYS = 5
+
+
+def day(d: int, h: int = 0) -> dt.datetime:
+    return START + dt.timedelta(days=d, hours=h)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, demo_config):
+    root = tmp_path_factory.mktemp("scenarios")
+    simulate(demo_config, root, START, DAYS, seed=42, scenarios=demo_scenarios(START))
+    wh = Warehouse(f"duckdb:///{root / 'wh.duckdb'}")
+    project = SqlProject.load(SQL_PROJECT_DIR)
+    ingested = {}
+    for model in demo_config.models:
+        ref = parse_prediction_files([root / model.baseline.reference_predictions], model)
+        labels = parse_label_files([root / model.baseline.reference_labels], model)
+        frame = with_labels(ref.rows.to_pandas(), labels.rows.to_pandas())
+        fixed = build_baseline(model, frame, baseline_id_for(model, model.baseline, ["sim"]))
+        bins, cols = baseline_tables(fixed, frame)
+        where, params = "model_name = :m", {"m": model.name}
+        wh.replace_many(
+            [
+                Replacement(BASELINE_BINS, where, params, rows=bins),
+                Replacement(BASELINE_COLUMNS, where, params, rows=cols),
+            ]
+        )
+        baseline = load_baseline(wh, model)
+        for d in range(DAYS):
+            for h in range(24):
+                ingested[(model.name, day(d, h))] = load_prediction_hour(
+                    wh, model, root / "logs", day(d, h)
+                )
+                load_label_hour(wh, model, root / "logs", day(d, h))
+            for grain, end in (("hourly", day(d + 1)), ("daily", day(d + 1))):
+                for sql_model in project.by_grain(grain):
+                    run_model_window(wh, project, sql_model, model, day(d), end, baseline)
+                write_drift(
+                    wh, grain, model, day(d), end, compute_drift(wh, model, grain, day(d), end)
+                )
+    yield {"wh": wh, "config": demo_config, "ingested": ingested}
+    wh.dispose()
+
+
+def drifted(wh, grain: str, model: str, roles) -> pd.DataFrame:
+    time_col = "hour_start" if grain == "hourly" else "day_start"
+    frame = wh.query_df(
+        f"SELECT * FROM {grain}_column_drift WHERE model_name = :m AND drifted", {"m": model}
+    )
+    frame = frame[frame["column_role"].isin(roles)]
+    return frame.assign(day=(frame[time_col] - START).dt.days)
+
+
+def test_fraud_feature_drift_on_day_3_only(world):
+    daily = drifted(world["wh"], "daily", "fraud_detector", FEATURE_ROLES)
+    by_day = daily.groupby("day")["column_name"].apply(set).to_dict()
+    assert {"amount", "country"} <= by_day[3] and {"amount", "country"} <= by_day[4]
+    assert 0 not in by_day and 1 not in by_day and 2 not in by_day
+    hourly = drifted(world["wh"], "hourly", "fraud_detector", FEATURE_ROLES)
+    assert hourly[hourly["day"] <= 2].empty, hourly[hourly["day"] <= 2]
+    day3_hours = hourly[hourly["day"] == 3]["hour_start"].nunique()
+    assert day3_hours >= 20
+
+
+def test_fraud_prediction_drift_follows_the_input_drift(world):
+    daily = drifted(world["wh"], "daily", "fraud_detector", OUTPUT_ROLES)
+    assert set(daily["day"]) == {3, 4}
+    assert "score" in set(daily["column_name"])
+
+
+def test_demand_gradual_temperature_drift_from_day_2(world):
+    daily = drifted(world["wh"], "daily", "demand_forecaster", FEATURE_ROLES)
+    assert set(daily["column_name"]) == {"temperature_c"}
+    assert set(daily["day"]) == {2, 3, 4}
+    effects = (
+        world["wh"]
+        .query_df(
+            "SELECT day_start, effect_size FROM daily_column_drift "
+            "WHERE model_name = 'demand_forecaster' AND column_name = 'temperature_c' ORDER BY 1"
+        )["effect_size"]
+        .tolist()
+    )
+    assert effects[2] < effects[3] < effects[4]  # the ramp grows
+
+
+def test_clean_hours_raise_no_hourly_drift(world):
+    for model in ("fraud_detector", "demand_forecaster"):
+        hourly = drifted(world["wh"], "hourly", model, FEATURE_ROLES + OUTPUT_ROLES)
+        assert hourly[hourly["day"] <= 1].empty, hourly[hourly["day"] <= 1][
+            ["hour_start", "column_name"]
+        ]
+
+
+def test_volume_drop_flagged_on_exactly_its_hours(world):
+    model = world["config"].model("demand_forecaster")
+    failed = {h for h in range(24) if not volume_outcome(world["wh"], model, day(4, h)).passed}
+    assert failed == set(range(6, 12))
+    assert all(volume_outcome(world["wh"], model, day(3, h)).passed for h in range(24))
+
+
+def test_schema_break_is_an_error_only_in_its_hours(world):
+    model = world["config"].model("fraud_detector")
+    baseline = load_baseline(world["wh"], model)
+    complete = {c.column.name: c.categories_complete for c in baseline.columns}
+    severities = {}
+    for h in (11, 12, 13, 14):
+        ingest = world["ingested"][(model.name, day(4, h))]
+        report = validate_batch(ingest.table.to_pandas(), model, baseline, complete)
+        outcome = schema_outcome(ingest, report, model.thresholds)
+        severities[h] = "pass" if outcome.passed else outcome.severity
+    assert severities == {11: "pass", 12: "ERROR", 13: "ERROR", 14: "pass"}
+
+
+def test_malformed_lines_are_quarantined_in_their_hour(world):
+    quarantined = {
+        h: world["ingested"][("fraud_detector", day(4, h))].quarantined for h in range(24)
+    }
+    assert quarantined[9] > 0
+    assert sum(quarantined.values()) == quarantined[9]
