@@ -36,6 +36,7 @@ ui: $(STAMP)
 
 bench: $(STAMP) postgres
 	MODELMON_BENCH_POSTGRES_URL=$(PG_URL) $(BIN)/python bench/bench_ingest_aggregate.py
+	MODELMON_BENCH_POSTGRES_URL=$(PG_URL) $(BIN)/python bench/bench_drift.py --engines duckdb,postgres
 
 lint: $(STAMP)
 	$(BIN)/ruff check modelmon_dagster tests bench

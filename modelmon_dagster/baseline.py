@@ -63,6 +63,18 @@ BASELINE_PERFORMANCE = TableSchema(
         ("n", "BIGINT"),
     ),
 )
+BASELINE_SEGMENT_BINS = TableSchema(
+    "baseline_segment_bins",
+    (
+        ("model_name", "VARCHAR"),
+        ("baseline_id", "VARCHAR"),
+        ("segment_column", "VARCHAR"),
+        ("segment_value", "VARCHAR"),
+        ("column_name", "VARCHAR"),
+        ("bin_index", "INTEGER"),
+        ("reference_count", "BIGINT"),
+    ),
+)
 OTHER_CATEGORY = "__other__"
 
 
@@ -266,6 +278,44 @@ def baseline_tables(baseline: Baseline, reference: pd.DataFrame) -> tuple[pa.Tab
     bins.insert(1, "baseline_id", baseline.baseline_id)
     bins["hour_of_day"] = bins["hour_of_day"].astype("Int64")
     return _to_arrow(bins, BASELINE_BINS), _to_arrow(column_rows, BASELINE_COLUMNS)
+
+
+def segment_reference_table(
+    model: ModelConfig, baseline: Baseline, reference: pd.DataFrame
+) -> pa.Table:
+    """Reference counts of every monitored column within each segment value.
+
+    Segments are the config's ``segments`` (categorical features); their values are the
+    baseline's top-k categories. Drift inside a segment is judged against the segment's own
+    reference, not the whole population's.
+    """
+    ok = reference[reference["status"] == "ok"]
+    frames = []
+    for segment in model.segments:
+        seg_bins = baseline.for_column(segment)
+        seg_values = ok[model.feature(segment).column].astype("string")
+        binned = [(cb, *_bin_indices(cb, ok[cb.column.sql_column])) for cb in baseline.columns]
+        for value in seg_bins.categories:
+            in_segment = (seg_values == value).fillna(False).to_numpy()
+            for cb, bins, present in binned:
+                if cb.column.name == segment:
+                    continue
+                counts = np.bincount(bins[in_segment[present]], minlength=cb.n_bins)
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "segment_column": segment,
+                            "segment_value": value,
+                            "column_name": cb.column.name,
+                            "bin_index": np.arange(cb.n_bins),
+                            "reference_count": counts.astype(np.int64),
+                        }
+                    )
+                )
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame.insert(0, "model_name", baseline.model_name)
+    frame.insert(1, "baseline_id", baseline.baseline_id)
+    return _to_arrow(frame, BASELINE_SEGMENT_BINS)
 
 
 def _to_arrow(rows: list[dict] | pd.DataFrame, schema: TableSchema) -> pa.Table:

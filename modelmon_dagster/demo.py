@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--preset", choices=["demo", "clean"], default="demo")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once, even in a pipe
 
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
     settings = Settings.from_env()
@@ -134,9 +135,10 @@ def main(argv: list[str] | None = None) -> None:
             predictions += _metadata_sum(result, "rows", "raw_predictions")
             labels += _metadata_sum(result, "rows", "raw_labels")
             quarantined += _metadata_sum(result, "quarantined_lines")
+        note = f", {blocked} hour(s) blocked by a failed schema check" if blocked else ""
         print(
             f"      {day_start:%Y-%m-%d}: 24/24 hours, {predictions:,} predictions and "
-            f"{labels:,} labels ingested, {quarantined} lines quarantined  "
+            f"{labels:,} labels ingested, {quarantined} lines quarantined{note}  "
             f"({time.perf_counter() - began:.0f} s)"
         )
 

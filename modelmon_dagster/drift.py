@@ -284,3 +284,201 @@ def drift_outcome(frame: pd.DataFrame, check_name: str, roles: tuple[str, ...]) 
     return CheckOutcome(
         check_name, False, severity, f"drift in {len(drifted)} column(s): {top}", meta
     )
+
+
+# -- drift inside segments ----------------------------------------------------------------------
+
+# Below this many rows on either side, a segment's column is not tested (too little power; it is
+# counted as skipped in the metadata, never reported as "no drift").
+MIN_SEGMENT_ROWS = 200
+
+
+def segment_drift_table() -> TableSchema:
+    """``daily_segment_drift``: one row per model, day, segment value and column."""
+    return TableSchema(
+        "daily_segment_drift",
+        (
+            ("model_name", "VARCHAR"),
+            ("day_start", "TIMESTAMP"),
+            ("baseline_id", "VARCHAR"),
+            ("segment_column", "VARCHAR"),
+            ("segment_value", "VARCHAR"),
+            ("column_name", "VARCHAR"),
+            ("column_role", "VARCHAR"),
+            ("kind", "VARCHAR"),
+            ("n_ref", "BIGINT"),
+            ("n_cur", "BIGINT"),
+            ("p_value", "DOUBLE PRECISION"),
+            ("adjusted_p", "DOUBLE PRECISION"),
+            ("effect_size", "DOUBLE PRECISION"),
+            ("effect_measure", "VARCHAR"),
+            ("psi", "DOUBLE PRECISION"),
+            ("drifted", "BOOLEAN"),
+            ("severity", "VARCHAR"),
+        ),
+    )
+
+
+TOO_FEW_ROWS = "TOO_FEW_ROWS"
+
+
+def compute_segment_drift(
+    warehouse: Warehouse, model: ModelConfig, start: dt.datetime, end: dt.datetime
+) -> pd.DataFrame:
+    """Daily drift of every column inside each segment value, against that segment's reference.
+
+    One Benjamini-Hochberg family per day spans every (segment value, column) pair tested. A
+    pair with fewer than ``MIN_SEGMENT_ROWS`` rows on either side (or a segment value absent
+    from the reference) is not tested: its row has severity ``TOO_FEW_ROWS``.
+    """
+    schema = segment_drift_table()
+    empty = pd.DataFrame(columns=schema.column_names)
+    if not model.segments or not warehouse.table_exists("daily_segment_histograms"):
+        return empty
+    hist = warehouse.query_df(
+        "SELECT day_start AS period, baseline_id, segment_column, segment_value, column_name, "
+        "column_role, bin_index, n FROM daily_segment_histograms "
+        "WHERE model_name = :m AND day_start >= :s AND day_start < :e",
+        {"m": model.name, "s": start, "e": end},
+    )
+    if hist.empty:
+        return empty
+    ranges = _ranges(warehouse, model, "daily", start, end)
+    t = model.thresholds
+    out = []
+    for (period, baseline_id), current in hist.groupby(["period", "baseline_id"]):
+        baseline = load_baseline_by_id(warehouse, model, baseline_id)
+        reference = warehouse.query_df(
+            "SELECT segment_column, segment_value, column_name, bin_index, reference_count "
+            "FROM baseline_segment_bins WHERE model_name = :m AND baseline_id = :b",
+            {"m": model.name, "b": baseline_id},
+        )
+        ref_groups = {
+            k: g for k, g in reference.groupby(["segment_column", "segment_value", "column_name"])
+        }
+        period_ranges = ranges[ranges["period"] == period]
+        results, rows = [], []
+        for (seg_col, seg_val, column), cur_rows in current.groupby(
+            ["segment_column", "segment_value", "column_name"]
+        ):
+            cb = baseline.for_column(column)
+            ref_rows = ref_groups.get((seg_col, seg_val, column))
+            cur = np.zeros(cb.n_bins)
+            cur[cur_rows["bin_index"].to_numpy(dtype=int)] = cur_rows["n"].to_numpy(dtype=float)
+            ref = np.zeros(cb.n_bins)
+            if ref_rows is not None:
+                ref[ref_rows["bin_index"].to_numpy(dtype=int)] = ref_rows[
+                    "reference_count"
+                ].to_numpy(dtype=float)
+            ident = {
+                "model_name": model.name,
+                "day_start": period,
+                "baseline_id": baseline_id,
+                "segment_column": seg_col,
+                "segment_value": seg_val,
+                "column_name": column,
+                "column_role": cb.column.role,
+                "kind": cb.column.kind.value,
+            }
+            if cur.sum() < MIN_SEGMENT_ROWS or ref.sum() < MIN_SEGMENT_ROWS:
+                out.append(
+                    ident
+                    | {
+                        "n_ref": int(ref.sum()),
+                        "n_cur": int(cur.sum()),
+                        "drifted": False,
+                        "severity": TOO_FEW_ROWS,
+                    }
+                )
+                continue
+            kwargs = {}
+            if cb.column.is_numeric:
+                seen = period_ranges[period_ranges["column_name"] == column]
+                kwargs = {
+                    "edges": cb.edges,
+                    "low": min([cb.low] + seen["low"].dropna().tolist()),
+                    "high": max([cb.high] + seen["high"].dropna().tolist()),
+                    "scale": cb.std or 1.0,
+                }
+            result = column_drift(cb.column.kind.value, ref, cur, **kwargs)
+            results.append(result)
+            rows.append(
+                ident
+                | {
+                    "n_ref": result.n_ref,
+                    "n_cur": result.n_cur,
+                    "p_value": result.p_value,
+                    "effect_size": result.effect_size,
+                    "effect_measure": result.effect_measure,
+                    "psi": result.psi,
+                }
+            )
+        if results:
+            for flag in flag_drift(results, alpha=t.fdr_alpha, min_effect=t.drift_effect_warn):
+                row = rows[flag.column]
+                row["adjusted_p"], row["drifted"] = flag.adjusted_p, flag.drifted
+                if flag.drifted:
+                    row["severity"] = (
+                        "ERROR" if row["effect_size"] >= t.drift_effect_error else "WARN"
+                    )
+        out += rows
+    return pd.DataFrame(out).reindex(columns=schema.column_names) if out else empty
+
+
+def segment_drift_outcome(rows: pd.DataFrame) -> CheckOutcome:
+    """Fails (WARN or ERROR) when some segment value drifted in some column."""
+    frame = rows[rows["severity"].isna() | (rows["severity"] != TOO_FEW_ROWS)]
+    skipped = len(rows) - len(frame)
+    meta = {"pairs_tested": len(frame), "pairs_skipped_small": skipped}
+    if frame.empty:
+        return CheckOutcome(
+            "segment_drift",
+            False,
+            "WARN",
+            "no segment had enough rows to test" if skipped else "no segments configured",
+            meta,
+        )
+    drifted = frame[frame["drifted"].astype("boolean").fillna(False)].sort_values(
+        "effect_size", ascending=False
+    )
+    segments = drifted.groupby(["segment_column", "segment_value"])["effect_size"].max()
+    meta |= {
+        "segment_values_drifted": len(segments),
+        "worst": [
+            {
+                "segment": f"{r.segment_column}={r.segment_value}",
+                "column": r.column_name,
+                "effect": _fmt(r.effect_size),
+                "measure": r.effect_measure,
+                "adjusted_p": _fmt(r.adjusted_p),
+            }
+            for r in drifted.head(10).itertuples()
+        ],
+    }
+    if drifted.empty:
+        return CheckOutcome("segment_drift", True, "WARN", "no drift inside any segment", meta)
+    severity = "ERROR" if (drifted["severity"] == "ERROR").any() else "WARN"
+    top = ", ".join(
+        f"{r.segment_column}={r.segment_value}: {r.column_name} ({r.effect_size:.2f})"
+        for r in drifted.head(3).itertuples()
+    )
+    return CheckOutcome(
+        "segment_drift",
+        False,
+        severity,
+        f"drift inside {len(segments)} segment value(s): {top}",
+        meta,
+    )
+
+
+def write_segment_drift(warehouse: Warehouse, model: ModelConfig, start, end, frame) -> int:
+    """Replace the window's segment drift rows of ``model``."""
+    table = pa.Table.from_pandas(
+        frame.astype({"drifted": "boolean"}), preserve_index=False, schema=None
+    )
+    return warehouse.replace_rows(
+        segment_drift_table(),
+        "model_name = :m AND day_start >= :s AND day_start < :e",
+        {"m": model.name, "s": start, "e": end},
+        rows=table,
+    )

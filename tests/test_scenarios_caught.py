@@ -13,15 +13,25 @@ import pytest
 from modelmon_dagster.baseline import (
     BASELINE_BINS,
     BASELINE_COLUMNS,
+    BASELINE_SEGMENT_BINS,
     baseline_id_for,
     baseline_tables,
     build_baseline,
     load_baseline,
+    segment_reference_table,
     with_labels,
 )
 from modelmon_dagster.checks import schema_outcome
 from modelmon_dagster.defs.build import SQL_PROJECT_DIR
-from modelmon_dagster.drift import FEATURE_ROLES, OUTPUT_ROLES, compute_drift, write_drift
+from modelmon_dagster.drift import (
+    FEATURE_ROLES,
+    OUTPUT_ROLES,
+    compute_drift,
+    compute_segment_drift,
+    segment_drift_outcome,
+    write_drift,
+    write_segment_drift,
+)
 from modelmon_dagster.ingest.load import load_label_hour, load_prediction_hour
 from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
 from modelmon_dagster.quality.suite import validate_batch
@@ -56,6 +66,12 @@ def world(tmp_path_factory, demo_config):
             [
                 Replacement(BASELINE_BINS, where, params, rows=bins),
                 Replacement(BASELINE_COLUMNS, where, params, rows=cols),
+                Replacement(
+                    BASELINE_SEGMENT_BINS,
+                    where,
+                    params,
+                    rows=segment_reference_table(model, fixed, frame),
+                ),
             ]
         )
         baseline = load_baseline(wh, model)
@@ -71,6 +87,9 @@ def world(tmp_path_factory, demo_config):
                 write_drift(
                     wh, grain, model, day(d), end, compute_drift(wh, model, grain, day(d), end)
                 )
+            write_segment_drift(
+                wh, model, day(d), day(d + 1), compute_segment_drift(wh, model, day(d), day(d + 1))
+            )
     yield {"wh": wh, "config": demo_config, "ingested": ingested}
     wh.dispose()
 
@@ -150,3 +169,21 @@ def test_malformed_lines_are_quarantined_in_their_hour(world):
     }
     assert quarantined[9] > 0
     assert sum(quarantined.values()) == quarantined[9]
+
+
+def test_segment_drift_against_each_segments_own_reference(world):
+    rows = world["wh"].query_df(
+        "SELECT * FROM daily_segment_drift WHERE model_name = 'fraud_detector'"
+    )
+    rows["day"] = (rows["day_start"] - START).dt.days
+    for d in (0, 1, 2):
+        outcome = segment_drift_outcome(rows[rows["day"] == d])
+        assert outcome.passed, (d, outcome.description)
+        assert outcome.metadata["pairs_tested"] > 50
+    day3 = segment_drift_outcome(rows[rows["day"] == 3])
+    assert not day3.passed and day3.severity == "ERROR"
+    drifted = rows[(rows["day"] == 3) & rows["drifted"].astype(bool)]
+    amount_segments = set(drifted.loc[drifted["column_name"] == "amount", "segment_value"])
+    assert len(amount_segments) >= 5  # the amount shift shows inside most countries and merchants
+    small = rows[rows["severity"] == "TOO_FEW_ROWS"]
+    assert (small[["n_cur", "n_ref"]].min(axis=1) < 200).all()

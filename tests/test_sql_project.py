@@ -32,20 +32,16 @@ def fake_baseline(model, edges=(1.0, 2.0, 3.0), cats=("x", "y")):
 
 
 def test_models_and_their_ref_graph(project):
-    assert sorted(project.models) == sorted(
-        ["daily_label_histogram"]
-        + [
-            f"{grain}_{name}"
-            for grain in ("hourly", "daily")
-            for name in (
-                "prediction_stats",
-                "status_counts",
-                "latency_histogram",
-                "feature_stats",
-                "feature_histograms",
-            )
-        ]
+    per_grain = (
+        "prediction_stats",
+        "status_counts",
+        "latency_histogram",
+        "feature_stats",
+        "feature_histograms",
+        "segment_histograms",
     )
+    expected = {f"{grain}_{name}" for grain in ("hourly", "daily") for name in per_grain}
+    assert set(project.models) == expected | {"daily_label_histogram"}
     daily = project.models["daily_feature_histograms"]
     assert daily.refs == ("hourly_feature_histograms",) and daily.sources == ()
     hourly = project.models["hourly_feature_histograms"]

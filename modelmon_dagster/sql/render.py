@@ -104,6 +104,8 @@ def render_model(
         The column's baseline bin as a SQL expression, and its baseline mean as a parameter.
     ``latency_bin``
         SQL for the log-spaced latency bin of ``latency_ms``.
+    ``segment_columns``
+        The monitored columns that are the config's segments.
     ``label_column``
         The label as a column of ``raw_labels`` when the baseline has reference labels.
     ``:model_name``, ``:window_start``, ``:window_end``
@@ -174,6 +176,7 @@ def render_model(
         columns=columns,
         numeric_columns=[c for c in columns if c.is_numeric],
         categorical_columns=[c for c in columns if not c.is_numeric],
+        segment_columns=[c for c in columns if c.role == "feature" and c.name in model.segments],
         model=model,
     )
     return RenderedSql(sql=text, params=params.values)

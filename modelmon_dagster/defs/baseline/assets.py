@@ -8,10 +8,12 @@ from modelmon_dagster.baseline import (
     BASELINE_BINS,
     BASELINE_COLUMNS,
     BASELINE_PERFORMANCE,
+    BASELINE_SEGMENT_BINS,
     baseline_id_for,
     baseline_tables,
     build_baseline,
     file_digest,
+    segment_reference_table,
     with_labels,
 )
 from modelmon_dagster.config import Baseline as BaselineSpec
@@ -89,13 +91,14 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
     def baseline(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, log_store: LogStoreResource
     ) -> dg.MaterializeResult:
-        bins, columns, performance, summary = [], [], [], {}
+        bins, columns, segments, performance, summary = [], [], [], [], {}
         for spec in model.baselines:
             frame, baseline_id, quarantined = _read_reference(model, spec, log_store, context.log)
             fixed = build_baseline(model, frame, baseline_id, spec)
             version_bins, version_columns = baseline_tables(fixed, frame)
             bins.append(version_bins)
             columns.append(version_columns)
+            segments.append(segment_reference_table(model, fixed, frame))
             perf = _performance_rows(model, baseline_id, spec.model_version, frame)
             performance += perf
             summary[spec.model_version] = {
@@ -114,6 +117,7 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
                 Replacement(BASELINE_BINS, where, params, rows=pa.concat_tables(bins)),
                 Replacement(BASELINE_COLUMNS, where, params, rows=pa.concat_tables(columns)),
                 Replacement(BASELINE_PERFORMANCE, where, params, rows=perf_table),
+                Replacement(BASELINE_SEGMENT_BINS, where, params, rows=pa.concat_tables(segments)),
             ]
         )
         default = summary[model.baseline.model_version]

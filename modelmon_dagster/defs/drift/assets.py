@@ -1,6 +1,7 @@
 """Drift assets (hourly and daily) and their checks, run at the end of each grain's step."""
 
 import dagster as dg
+import pandas as pd
 
 from modelmon_dagster.defs.aggregates.assets import PythonAsset, StepCheck, Window
 from modelmon_dagster.drift import (
@@ -10,9 +11,13 @@ from modelmon_dagster.drift import (
     OUTPUT_ROLES,
     TIME_COLUMN,
     compute_drift,
+    compute_segment_drift,
     drift_outcome,
     drift_table,
+    segment_drift_outcome,
+    segment_drift_table,
     write_drift,
+    write_segment_drift,
 )
 from modelmon_dagster.volume import volume_outcome
 
@@ -21,6 +26,11 @@ def _compute(grain: str):
     def compute(w: Window) -> dict:
         frame = compute_drift(w.warehouse, w.model, grain, w.start, w.end)
         rows = write_drift(w.warehouse, grain, w.model, w.start, w.end, frame)
+        segment_rows = {}
+        if grain == "daily":
+            segments = compute_segment_drift(w.warehouse, w.model, w.start, w.end)
+            written = write_segment_drift(w.warehouse, w.model, w.start, w.end, segments)
+            segment_rows = {"segment_rows_written": dg.MetadataValue.int(written)}
         measured = frame[frame["severity"].isna() | (frame["severity"] != NO_DATA)]
         drifted = measured[measured["drifted"].astype("boolean").fillna(False).astype(bool)]
         features = measured[measured["column_role"].isin(FEATURE_ROLES)]
@@ -36,6 +46,7 @@ def _compute(grain: str):
                 round(float(measured["effect_size"].max()), 4) if len(measured) else float("nan")
             ),
             "drifted_columns": dg.MetadataValue.json(sorted(drifted["column_name"].unique())),
+            **segment_rows,
         }
 
     return compute
@@ -67,7 +78,7 @@ def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, .
     """The drift asset of ``grain`` and its checks (daily also checks label drift)."""
     deps = (f"{grain}_feature_histograms", f"{grain}_feature_stats")
     if grain == "daily":
-        deps += ("daily_label_histogram",)
+        deps += ("daily_label_histogram", "daily_segment_histograms")
     asset = PythonAsset(
         name=f"{grain}_drift",
         description=(
@@ -85,7 +96,32 @@ def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, .
     ]
     if grain == "daily":
         checks.append(_drift_check(grain, "label_drift", LABEL_ROLES, "Arrived labels"))
+        checks.append(SEGMENT_DRIFT_CHECK)
     return (asset,), tuple(checks)
+
+
+def _segment_evaluate(w: Window):
+    rows = (
+        w.warehouse.query_df(
+            f"SELECT * FROM {segment_drift_table().name} WHERE model_name = :m "
+            "AND day_start >= :s AND day_start < :e",
+            {"m": w.model.name, "s": w.start, "e": w.end},
+        )
+        if w.warehouse.table_exists(segment_drift_table().name)
+        else pd.DataFrame(columns=segment_drift_table().column_names)
+    )
+    return segment_drift_outcome(rows)
+
+
+SEGMENT_DRIFT_CHECK = StepCheck(
+    asset="daily_drift",
+    name="segment_drift",
+    description=(
+        "Drift inside each value of the config's segment columns, against that segment's own "
+        "reference; Benjamini-Hochberg across all segment values and columns of the day."
+    ),
+    evaluate=_segment_evaluate,
+)
 
 
 VOLUME_CHECK = StepCheck(
