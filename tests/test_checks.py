@@ -95,6 +95,10 @@ def test_out_of_range_and_unseen_categories_warn(ready, settings, fraud):
     assert ("f_country", "expect_column_values_to_be_in_set") in failed
     sample = next(f for f in quality.metadata["failed_expectations"] if f["column"] == "f_country")
     assert sample["sample"][0] == "atlantis" and sample["unexpected_count"] == 25
+    assert sample["failing_rows"][0] == {
+        "prediction_id": "fraud_detector-2026111604-0",
+        "f_country": "atlantis",
+    }
 
 
 def test_blocking_schema_check_stops_only_that_models_aggregates(ready, settings, fraud, demand):

@@ -35,6 +35,7 @@ class ExpectationOutcome:
     unexpected_fraction: float
     allowed_fraction: float
     sample: tuple = ()
+    failing_rows: tuple = ()  # ({"prediction_id": ..., column: value}, ...) for failures
 
     def as_metadata(self) -> dict:
         """A JSON-friendly summary."""
@@ -45,6 +46,7 @@ class ExpectationOutcome:
             "unexpected_fraction": round(self.unexpected_fraction, 6),
             "allowed_fraction": self.allowed_fraction,
             "sample": [str(v) for v in self.sample],
+            "failing_rows": list(self.failing_rows),
         }
 
 
@@ -153,6 +155,30 @@ def _suite(model: ModelConfig, baseline: Baseline, categories_complete: tuple):
     return planned, context.suites.add_or_update(suite)
 
 
+def _failing_rows(rows: pd.DataFrame, expectation) -> tuple:
+    """Up to ``SAMPLE_SIZE`` rows that break ``expectation`` (prediction id and value)."""
+    column = expectation.column
+    values = rows[column]
+    kind = expectation.expectation_type
+    if kind == "expect_column_values_to_not_be_null":
+        mask = values.isna()
+    elif kind == "expect_column_values_to_be_null":
+        mask = values.notna()
+    elif kind == "expect_column_values_to_be_in_set":
+        mask = values.notna() & ~values.isin(expectation.value_set)
+    elif kind == "expect_column_values_to_be_between":
+        mask = values.notna() & (
+            (values < expectation.min_value) | (values > expectation.max_value)
+        )
+    else:
+        return ()
+    picked = rows.loc[mask.fillna(False).astype(bool), ["prediction_id", column]].head(SAMPLE_SIZE)
+    return tuple(
+        {"prediction_id": str(r[0]), column: None if pd.isna(r[1]) else str(r[1])}
+        for r in picked.itertuples(index=False)
+    )
+
+
 def validate_batch(
     rows: pd.DataFrame,
     model: ModelConfig,
@@ -213,6 +239,7 @@ def validate_batch(
                 unexpected_fraction=fraction,
                 allowed_fraction=allowed,
                 sample=tuple(detail.get("partial_unexpected_list") or ())[:SAMPLE_SIZE],
+                failing_rows=() if res.success else _failing_rows(rows, expectation),
             )
         )
     return QualityReport(rows=len(rows), outcomes=tuple(outcomes))
