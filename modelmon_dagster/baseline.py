@@ -58,6 +58,8 @@ BASELINE_PERFORMANCE = TableSchema(
         ("model_name", "VARCHAR"),
         ("baseline_id", "VARCHAR"),
         ("model_version", "VARCHAR"),
+        ("segment_column", "VARCHAR"),  # "__all__" for the whole reference
+        ("segment_value", "VARCHAR"),
         ("metric", "VARCHAR"),
         ("value", "DOUBLE PRECISION"),
         ("n", "BIGINT"),
@@ -75,6 +77,16 @@ BASELINE_SEGMENT_BINS = TableSchema(
         ("reference_count", "BIGINT"),
     ),
 )
+BASELINE_CALIBRATION = TableSchema(
+    "baseline_calibration",
+    (
+        ("model_name", "VARCHAR"),
+        ("baseline_id", "VARCHAR"),
+        ("score_bin", "INTEGER"),
+        ("calibrated_p", "DOUBLE PRECISION"),
+    ),
+)
+SCORE_BINS = 100  # equal-width bins of [0, 1], as daily_score_histogram
 OTHER_CATEGORY = "__other__"
 
 
@@ -316,6 +328,33 @@ def segment_reference_table(
     frame.insert(0, "model_name", baseline.model_name)
     frame.insert(1, "baseline_id", baseline.baseline_id)
     return _to_arrow(frame, BASELINE_SEGMENT_BINS)
+
+
+def calibration_table(model: ModelConfig, baseline: Baseline, reference: pd.DataFrame) -> pa.Table:
+    """P(positive | score bin) on the reference, by isotonic regression (binary models only).
+
+    The confidence-based estimate of performance before labels uses these probabilities. With
+    no labelled reference rows the table is empty and the estimate is reported as unavailable.
+    """
+    frame = pd.DataFrame(columns=BASELINE_CALIBRATION.column_names)
+    if model.task.value == "binary_classification" and "label_text" in reference.columns:
+        rows = reference[(reference["status"] == "ok") & reference["label_text"].notna()]
+        if len(rows) >= 10:
+            from sklearn.isotonic import IsotonicRegression
+
+            y = (rows["label_text"] == model.positive_class).to_numpy(dtype=float)
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            iso.fit(rows["score"].to_numpy(dtype=float), y)
+            centres = (np.arange(SCORE_BINS) + 0.5) / SCORE_BINS
+            frame = pd.DataFrame(
+                {
+                    "model_name": baseline.model_name,
+                    "baseline_id": baseline.baseline_id,
+                    "score_bin": np.arange(SCORE_BINS),
+                    "calibrated_p": iso.predict(centres),
+                }
+            )
+    return _to_arrow(frame, BASELINE_CALIBRATION)
 
 
 def _to_arrow(rows: list[dict] | pd.DataFrame, schema: TableSchema) -> pa.Table:

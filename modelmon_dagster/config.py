@@ -105,6 +105,50 @@ class Thresholds:
     volume_ratio_warn: float = 0.5
     volume_ratio_error: float = 0.25
     fdr_alpha: float = 0.05
+    # Delayed-label performance: absolute drops of accuracy / recall / ROC AUC (relative rise
+    # of MAE for regression) against the baseline, judged on the confidence interval.
+    performance_drop_warn: float = 0.02
+    performance_drop_error: float = 0.05
+    segment_gap_warn: float = 0.10
+    segment_gap_error: float = 0.20
+    min_labels: float = 100
+
+
+@dataclass(frozen=True)
+class BusinessRule:
+    """A limit on a realised metric, e.g. ``fpr`` at most 0.05 (ERROR)."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+    severity: str = "ERROR"
+
+    def describe(self) -> str:
+        """E.g. ``fpr <= 0.05``."""
+        return " and ".join(
+            f"{self.metric} {op} {v:g}"
+            for op, v in (("<=", self.max), (">=", self.min))
+            if v is not None
+        )
+
+
+METRICS = {
+    "binary_classification": (
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "fpr",
+        "fnr",
+        "roc_auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "positive_rate",
+    ),
+    "multiclass_classification": ("accuracy",),
+    "regression": ("mae", "rmse", "mape", "r2", "bias"),
+}
 
 
 @dataclass(frozen=True)
@@ -118,6 +162,7 @@ class ModelConfig:
     label_delay: LabelDelay
     description: str = ""
     extra_baselines: tuple[Baseline, ...] = ()
+    business_rules: tuple[BusinessRule, ...] = ()
     classes: tuple[str, ...] = ()
     positive_class: str | None = None
     segments: tuple[str, ...] = ()
@@ -216,6 +261,8 @@ def _parse_thresholds(raw: Any, where: str) -> Thresholds:
         ("latency_p99_ms_warn", "latency_p99_ms_error"),
         ("schema_error_rate_warn", "schema_error_rate_error"),
         ("quarantine_rate_warn", "quarantine_rate_error"),
+        ("performance_drop_warn", "performance_drop_error"),
+        ("segment_gap_warn", "segment_gap_error"),
     ]:
         if getattr(thresholds, warn) > getattr(thresholds, error):
             raise ConfigError(f"{where}: {warn} must not exceed {error}")
@@ -278,6 +325,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             "baseline",
             "baselines",
             "thresholds",
+            "business_rules",
         },
         where,
     )
@@ -350,8 +398,27 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
     if duplicated:
         raise ConfigError(f"{where}: more than one baseline for model versions {duplicated}")
 
+    rules = []
+    for i, rule_raw in enumerate(raw.get("business_rules", []) or []):
+        rw = f"{where}.business_rules[{i}]"
+        rule_raw = _check_keys(rule_raw, {"metric", "max", "min", "severity"}, rw)
+        metric = _require(rule_raw, "metric", rw)
+        if metric not in METRICS[task.value]:
+            raise ConfigError(f"{rw}.metric: {metric!r} is not a {task.value} metric")
+        bounds = {k: rule_raw.get(k) for k in ("max", "min")}
+        if all(v is None for v in bounds.values()):
+            raise ConfigError(f"{rw}: give max, min or both")
+        for k, v in bounds.items():
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                raise ConfigError(f"{rw}.{k}: expected a number")
+        severity = rule_raw.get("severity", "ERROR")
+        if severity not in ("ERROR", "WARN"):
+            raise ConfigError(f"{rw}.severity: expected ERROR or WARN")
+        rules.append(BusinessRule(metric, bounds["max"], bounds["min"], severity))
+
     return ModelConfig(
         name=name,
+        business_rules=tuple(rules),
         task=task,
         description=str(raw.get("description", "")),
         features=features,

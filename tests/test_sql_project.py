@@ -41,7 +41,11 @@ def test_models_and_their_ref_graph(project):
         "segment_histograms",
     )
     expected = {f"{grain}_{name}" for grain in ("hourly", "daily") for name in per_grain}
-    assert set(project.models) == expected | {"daily_label_histogram"}
+    assert set(project.models) == expected | {
+        "daily_label_histogram",
+        "daily_performance_counts",
+        "daily_score_histogram",
+    }
     daily = project.models["daily_feature_histograms"]
     assert daily.refs == ("hourly_feature_histograms",) and daily.sources == ()
     hourly = project.models["hourly_feature_histograms"]

@@ -9,6 +9,8 @@ from modelmon_dagster.defs.drift.assets import VOLUME_CHECK, drift_parts
 from modelmon_dagster.defs.ingestion.assets import build_ingestion_assets
 from modelmon_dagster.defs.jobs import build_jobs_and_schedules
 from modelmon_dagster.defs.partitions import daily_partitions, hourly_partitions
+from modelmon_dagster.defs.performance.assets import PERFORMANCE_ASSETS, performance_parts
+from modelmon_dagster.defs.performance.sensors import PERFORMANCE_JOB, build_late_label_sensor
 from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings, build_resources
 from modelmon_dagster.sql import SqlProject
 
@@ -16,7 +18,7 @@ SQL_PROJECT_DIR = PROJECT_ROOT / "dbt_like_sql"
 
 
 def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Definitions:
-    """Every asset, job, schedule and resource for the models in ``config``."""
+    """Every asset, check, job, schedule, sensor and resource for the models in ``config``."""
     project = SqlProject.load(SQL_PROJECT_DIR)
     hourly = hourly_partitions(config.partitions_start)
     daily = daily_partitions(config.partitions_start)
@@ -26,11 +28,17 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
         baseline = build_baseline_asset(model)
         hourly_drift, hourly_drift_checks = drift_parts("hourly")
         daily_drift, daily_drift_checks = drift_parts("daily")
+        perf_assets, perf_checks = performance_parts(model)
         hourly_aggs = build_grain_step(
             project, model, "hourly", hourly, hourly_drift, (VOLUME_CHECK, *hourly_drift_checks)
         )
         daily_aggs = build_grain_step(
-            project, model, "daily", daily, daily_drift, daily_drift_checks
+            project,
+            model,
+            "daily",
+            daily,
+            (*daily_drift, *perf_assets),
+            (*daily_drift_checks, *perf_checks),
         )
         assets += [*ingestion, baseline, hourly_aggs, daily_aggs]
         hourly_keys += [key for a in (*ingestion, hourly_aggs) for key in a.keys]
@@ -39,6 +47,20 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
     jobs, schedules = build_jobs_and_schedules(
         hourly_keys, daily_keys, baseline_keys, hourly, daily
     )
+    performance_keys = [
+        dg.AssetKey([m.name, name]) for m in config.models for name in PERFORMANCE_ASSETS
+    ]
+    jobs.append(
+        dg.define_asset_job(
+            PERFORMANCE_JOB,
+            selection=dg.AssetSelection.assets(*performance_keys),
+            description="Refresh the daily performance of prediction days with new labels.",
+        )
+    )
     return dg.Definitions(
-        assets=assets, jobs=jobs, schedules=schedules, resources=build_resources(settings)
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[build_late_label_sensor(config)],
+        resources=build_resources(settings),
     )

@@ -2,7 +2,7 @@
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,6 +31,8 @@ class IngestResult:
     line_path_files: int
     quarantine_reasons: dict = field(default_factory=dict)
     table: pa.Table | None = field(default=None, compare=False, repr=False)  # rows written
+    # Labels only: the UTC days of the predictions these labels belong to (late-label refresh).
+    prediction_days: tuple[str, ...] = ()
 
     @property
     def quarantined_fraction(self) -> float:
@@ -102,8 +104,22 @@ def load_prediction_hour(
 def load_label_hour(
     warehouse: Warehouse, model: ModelConfig, logs_root: Path, hour: dt.datetime
 ) -> IngestResult:
-    """Replace the labels that arrived in ``hour`` (and their quarantined lines)."""
+    """Replace the labels that arrived in ``hour`` (and their quarantined lines).
+
+    The result names the days of the predictions these labels belong to, so that their
+    performance partitions can be refreshed.
+    """
     files = closed_files(hour_folder(logs_root, LABELS, model.name, hour))
     batch = parse_label_files(files, model)
     rows = _with_constant(batch.rows, "partition_hour", hour, pa.timestamp("us"))
-    return _load(warehouse, model, LABELS, hour, batch, rows, raw_labels_table(model))
+    result = _load(warehouse, model, LABELS, hour, batch, rows, raw_labels_table(model))
+    if not rows.num_rows or not warehouse.table_exists(raw_predictions_table(model).name):
+        return result
+    days = warehouse.query_df(
+        "SELECT DISTINCT CAST(date_trunc('day', p.partition_hour) AS DATE) AS day "
+        f'FROM "{raw_labels_table(model).name}" AS l '
+        f'JOIN "{raw_predictions_table(model).name}" AS p ON p.prediction_id = l.prediction_id '
+        "WHERE l.partition_hour = :hour ORDER BY 1",
+        {"hour": hour},
+    )
+    return replace(result, prediction_days=tuple(str(d)[:10] for d in days["day"]))

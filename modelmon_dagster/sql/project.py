@@ -54,6 +54,9 @@ class SqlModel:
     column_descriptions: dict
     refs: tuple[str, ...]
     sources: tuple[tuple[str, str], ...]
+    # Per-source exceptions from the yml, e.g. {"raw_labels": "all"}: the model reads every
+    # partition of that source, not only its own window's.
+    source_partition_mappings: tuple[tuple[str, str], ...] = ()
 
     @property
     def time_column(self) -> str:
@@ -159,6 +162,10 @@ def _load_model(sql_path: Path) -> SqlModel:
     for required in ("model_name", TIME_COLUMNS[grain]):
         if required not in names:
             raise SqlProjectError(f"{yml_path}: a {grain} model needs a {required!r} column")
+    mappings = meta.get("source_partition_mappings") or {}
+    for table, mapping in mappings.items():
+        if mapping != "all":
+            raise SqlProjectError(f"{yml_path}: unknown partition mapping {mapping!r} for {table}")
     sql = sql_path.read_text()
     return SqlModel(
         name=name,
@@ -170,4 +177,5 @@ def _load_model(sql_path: Path) -> SqlModel:
         column_descriptions=descriptions,
         refs=tuple(dict.fromkeys(REF.findall(sql))),
         sources=tuple(dict.fromkeys(SOURCE.findall(sql))),
+        source_partition_mappings=tuple(sorted(mappings.items())),
     )

@@ -38,22 +38,27 @@ def performance_metrics(model: ModelConfig, y_true, y_pred, score=None) -> dict[
         return {}
     if model.task is Task.REGRESSION:
         yt, yp = y_true.astype(float), y_pred.astype(float)
+        abs_err = np.abs(yp - yt)
         out = {
             "mae": float(metrics.mean_absolute_error(yt, yp)),
             "rmse": float(math.sqrt(metrics.mean_squared_error(yt, yp))),
             "bias": float(np.mean(yp - yt)),
+            "n_labelled": float(yt.size),
+            "mae_se": float(abs_err.std(ddof=1) / math.sqrt(yt.size)) if yt.size > 1 else math.nan,
         }
         if yt.size > 1:
             out["r2"] = float(metrics.r2_score(yt, yp))
         return out
     yt, yp = y_true.astype(str), y_pred.astype(str)
-    out = {"accuracy": float(metrics.accuracy_score(yt, yp))}
+    out = {"accuracy": float(metrics.accuracy_score(yt, yp)), "n_labelled": float(yt.size)}
     if model.task is Task.MULTICLASS_CLASSIFICATION:
         out["macro_f1"] = float(metrics.f1_score(yt, yp, average="macro", zero_division=0))
         out["weighted_f1"] = float(metrics.f1_score(yt, yp, average="weighted", zero_division=0))
         return out
     pos = model.positive_class
     truth, pred = yt == pos, yp == pos
+    out["n_labelled"] = float(truth.size)
+    out["n_positive"] = float(truth.sum())
     out |= {
         "precision": float(metrics.precision_score(truth, pred, zero_division=0)),
         "recall": float(metrics.recall_score(truth, pred, zero_division=0)),
@@ -68,3 +73,110 @@ def performance_metrics(model: ModelConfig, y_true, y_pred, score=None) -> dict[
         out["brier"] = float(metrics.brier_score_loss(truth, s))
         out["log_loss"] = float(metrics.log_loss(truth, np.clip(s, 1e-15, 1 - 1e-15)))
     return out
+
+
+def wilson_interval(successes: float, n: float, z: float = 1.959963984540054):
+    """Wilson score interval of a proportion (95 % by default).
+
+    Notes
+    -----
+    Unlike the normal approximation it stays inside [0, 1] and behaves at 0 or n successes;
+    ``n == 0`` gives ``(nan, nan)``: no labels is no evidence, not a proportion of 0.
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def auc_from_histograms(positive_counts, negative_counts) -> float:
+    """ROC AUC from score histograms of positives and negatives on the same ordered bins.
+
+    Scores in the same bin count as ties (1/2), so the result differs from the exact AUC by
+    at most the share of positive-negative pairs that share a bin, divided by two. NaN when
+    either class is empty.
+    """
+    pos = np.asarray(positive_counts, dtype=float)
+    neg = np.asarray(negative_counts, dtype=float)
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    negatives_below = np.cumsum(neg) - neg
+    wins = np.sum(pos * negatives_below) + 0.5 * np.sum(pos * neg)
+    return float(wins / (n_pos * n_neg))
+
+
+def expected_calibration_error(n, sum_score, positives) -> float:
+    """ECE: sum over bins of (bin share) x |mean score - positive rate| (labelled rows only)."""
+    n = np.asarray(n, dtype=float)
+    keep = n > 0
+    if not keep.any():
+        return math.nan
+    mean_score = np.asarray(sum_score, dtype=float)[keep] / n[keep]
+    rate = np.asarray(positives, dtype=float)[keep] / n[keep]
+    return float(np.sum(n[keep] / n[keep].sum() * np.abs(mean_score - rate)))
+
+
+def expected_confusion(n, calibrated_p, predicted_positive) -> dict[str, float]:
+    """Confidence-based performance estimation (CBPE) from scores calibrated on the reference.
+
+    Each bin holds ``n`` predictions whose calibrated probability of being positive is
+    ``calibrated_p``; the expected confusion matrix follows, and from it the expected metrics.
+
+    Notes
+    -----
+    The estimate assumes P(label | score) is what it was on the reference: it follows shifts
+    of the inputs and scores (covariate shift) before labels arrive, but it cannot see concept
+    drift, where the same inputs come to mean different outcomes. Only labels show that.
+    """
+    n = np.asarray(n, dtype=float)
+    p = np.asarray(calibrated_p, dtype=float)
+    pred = np.asarray(predicted_positive, dtype=bool)
+    total = n.sum()
+    if total == 0:
+        return {}
+    tp = float(np.sum(n[pred] * p[pred]))
+    fp = float(np.sum(n[pred] * (1 - p[pred])))
+    tn = float(np.sum(n[~pred] * (1 - p[~pred])))
+    fn = float(np.sum(n[~pred] * p[~pred]))
+    out = {"accuracy": (tp + tn) / total, "positive_rate": (tp + fn) / total}
+    if tp + fp > 0:
+        out["precision"] = tp / (tp + fp)
+    if tp + fn > 0:
+        out["recall"] = tp / (tp + fn)
+    if "precision" in out and "recall" in out and out["precision"] + out["recall"] > 0:
+        out["f1"] = 2 * out["precision"] * out["recall"] / (out["precision"] + out["recall"])
+    return out
+
+
+def auc_standard_error(auc: float, n_positive: float, n_negative: float) -> float:
+    """Hanley & McNeil (1982) standard error of a ROC AUC."""
+    if n_positive < 1 or n_negative < 1 or math.isnan(auc):
+        return math.nan
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (
+        auc * (1 - auc) + (n_positive - 1) * (q1 - auc * auc) + (n_negative - 1) * (q2 - auc * auc)
+    ) / (n_positive * n_negative)
+    return math.sqrt(max(var, 0.0))
+
+
+def metric_standard_error(metric: str, values: dict) -> float:
+    """Standard error of ``values[metric]`` from the counts in ``values`` (NaN if unknown).
+
+    Proportions use the binomial error on their denominator (labelled rows for accuracy,
+    positives for recall); ROC AUC uses Hanley & McNeil; MAE uses ``mae_se``.
+    """
+    value = values.get(metric, math.nan)
+    n, pos = values.get("n_labelled", 0.0), values.get("n_positive", math.nan)
+    if metric == "accuracy" and n > 0:
+        return math.sqrt(value * (1 - value) / n)
+    if metric == "recall" and pos > 0:
+        return math.sqrt(value * (1 - value) / pos)
+    if metric == "roc_auc":
+        return auc_standard_error(value, pos, n - pos)
+    if metric == "mae":
+        return values.get("mae_se", math.nan)
+    return math.nan

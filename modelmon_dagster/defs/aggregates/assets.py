@@ -63,7 +63,14 @@ def sql_asset_key(model: ModelConfig, name: str) -> dg.AssetKey:
 def sql_asset_spec(project: SqlProject, sql_model: SqlModel, model: ModelConfig) -> dg.AssetSpec:
     """The asset spec of one SQL model for one monitored model."""
     deps = [sql_asset_key(model, ref) for ref in sql_model.refs]
-    deps += [sql_asset_key(model, project.sources[src].asset) for src in sql_model.sources]
+    mappings = dict(sql_model.source_partition_mappings)
+    for src in sql_model.sources:
+        source = project.sources[src]
+        key = sql_asset_key(model, source.asset)
+        if mappings.get(source.name) == "all":
+            deps.append(dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping()))
+        else:
+            deps.append(key)
     if sql_model.uses_baseline:
         deps.append(sql_asset_key(model, "baseline"))
     columns = dg.TableSchema(

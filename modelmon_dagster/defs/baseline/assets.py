@@ -1,6 +1,7 @@
 """The baseline asset: per model version, bins and moments of every column from reference data."""
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -12,6 +13,7 @@ from modelmon_dagster.baseline import (
     baseline_id_for,
     baseline_tables,
     build_baseline,
+    calibration_table,
     file_digest,
     segment_reference_table,
     with_labels,
@@ -20,7 +22,7 @@ from modelmon_dagster.config import Baseline as BaselineSpec
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, WarehouseResource
 from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
-from modelmon_dagster.stats.performance import performance_metrics
+from modelmon_dagster.stats.performance import expected_confusion, performance_metrics
 from modelmon_dagster.warehouse import Replacement
 
 
@@ -49,29 +51,56 @@ def _read_reference(model: ModelConfig, spec: BaselineSpec, log_store: LogStoreR
     return frame, baseline_id_for(model, spec, digests), batch.quarantine.num_rows
 
 
-def _performance_rows(model: ModelConfig, baseline_id: str, version: str, frame: pd.DataFrame):
-    label_col = "label_value" if model.task.value == "regression" else "label_text"
-    pred_col = "prediction_value" if model.task.value == "regression" else "prediction_label"
+def _performance_rows(
+    model: ModelConfig, baseline_id: str, version: str, frame: pd.DataFrame, calibration
+) -> list[dict]:
+    """Reference performance, overall and per segment value, with the counts behind it.
+
+    Also the confidence-based estimate on the reference itself (``estimated_*``): the daily
+    estimate is compared with it, so the estimator's own bias cancels out.
+    """
+    is_regression = model.task.value == "regression"
+    label_col = "label_value" if is_regression else "label_text"
+    pred_col = "prediction_value" if is_regression else "prediction_label"
     if label_col not in frame.columns:
         return []
     labelled = frame[(frame["status"] == "ok") & frame[label_col].notna()]
-    values = performance_metrics(
-        model,
-        labelled[label_col].to_numpy(),
-        labelled[pred_col].to_numpy(),
-        labelled["score"].to_numpy() if model.task.value == "binary_classification" else None,
-    )
-    return [
-        {
-            "model_name": model.name,
-            "baseline_id": baseline_id,
-            "model_version": version,
-            "metric": name,
-            "value": value,
-            "n": len(labelled),
-        }
-        for name, value in values.items()
-    ]
+    scopes = [("__all__", "__all__", labelled)]
+    for segment in model.segments:
+        column = model.feature(segment).column
+        for value, rows in labelled.groupby(labelled[column].astype("string")):
+            scopes.append((segment, str(value), rows))
+    out = []
+    binary = model.task.value == "binary_classification"
+    for seg_col, seg_val, rows in scopes:
+        values = performance_metrics(
+            model,
+            rows[label_col].to_numpy(),
+            rows[pred_col].to_numpy(),
+            rows["score"].to_numpy() if binary else None,
+        )
+        if seg_col == "__all__" and binary and calibration.num_rows:
+            cal = calibration.to_pandas().set_index("score_bin")["calibrated_p"]
+            bins = np.minimum((frame["score"].dropna() * 100).astype(int), 99)
+            counts = bins.value_counts().reindex(range(100), fill_value=0)
+            estimate = expected_confusion(
+                counts, cal.reindex(range(100)).to_numpy(), np.arange(100) >= 50
+            )
+            values |= {f"estimated_{k}": v for k, v in estimate.items()}
+        out += [
+            {
+                "model_name": model.name,
+                "baseline_id": baseline_id,
+                "model_version": version,
+                "segment_column": seg_col,
+                "segment_value": seg_val,
+                "metric": name,
+                "value": value,
+                "n": len(rows),
+            }
+            for name, value in values.items()
+        ]
+    return out
 
 
 def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
@@ -91,7 +120,7 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
     def baseline(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, log_store: LogStoreResource
     ) -> dg.MaterializeResult:
-        bins, columns, segments, performance, summary = [], [], [], [], {}
+        bins, columns, segments, calibration, performance, summary = [], [], [], [], [], {}
         for spec in model.baselines:
             frame, baseline_id, quarantined = _read_reference(model, spec, log_store, context.log)
             fixed = build_baseline(model, frame, baseline_id, spec)
@@ -99,13 +128,18 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
             bins.append(version_bins)
             columns.append(version_columns)
             segments.append(segment_reference_table(model, fixed, frame))
-            perf = _performance_rows(model, baseline_id, spec.model_version, frame)
+            calibration.append(calibration_table(model, fixed, frame))
+            perf = _performance_rows(model, baseline_id, spec.model_version, frame, calibration[-1])
             performance += perf
             summary[spec.model_version] = {
                 "baseline_id": baseline_id,
                 "reference_rows": len(frame),
                 "reference_quarantined": quarantined,
-                "performance": {r["metric"]: round(r["value"], 4) for r in perf},
+                "performance": {
+                    r["metric"]: round(r["value"], 4)
+                    for r in perf
+                    if r["segment_column"] == "__all__"
+                },
             }
         where, params = "model_name = :model_name", {"model_name": model.name}
         perf_table = pa.Table.from_pandas(

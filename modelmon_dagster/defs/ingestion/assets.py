@@ -98,6 +98,8 @@ def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
                     yield check_result(outcome, predictions_key)
         if labels_key in context.selected_asset_keys:
             result = load_label_hour(wh, model, log_store.logs_root, hour)
-            yield dg.MaterializeResult(asset_key=labels_key, metadata=ingest_metadata(result))
+            metadata = ingest_metadata(result)
+            metadata["prediction_days"] = dg.MetadataValue.json(list(result.prediction_days))
+            yield dg.MaterializeResult(asset_key=labels_key, metadata=metadata)
 
     return [ingest]

@@ -1,0 +1,77 @@
+"""Late labels: refresh the performance of the prediction days whose labels just arrived."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from modelmon_dagster.config import MonitoringConfig
+from modelmon_dagster.defs.performance.assets import PERFORMANCE_ASSETS
+
+PERFORMANCE_JOB = "performance_refresh_job"
+
+
+def days_to_refresh(
+    prediction_days: list[str], arrival_hour: dt.datetime, max_delay_hours: float
+) -> list[str]:
+    """The prediction days a label batch should refresh: those within the label-delay window.
+
+    Labels for predictions older than ``max_delay_hours`` (plus the day itself) are stored but
+    do not re-open the day's performance: the model's config says the day has matured.
+    """
+    keep = []
+    for day in prediction_days:
+        start = dt.datetime.fromisoformat(day)
+        if arrival_hour - start <= dt.timedelta(hours=max_delay_hours) + dt.timedelta(days=1):
+            keep.append(day)
+    return keep
+
+
+def build_late_label_sensor(config: MonitoringConfig) -> dg.SensorDefinition:
+    """A sensor reading ``raw_labels`` materialisations (their ``prediction_days`` metadata).
+
+    It reads only the event log (no warehouse access, so no lock contention with runs), keeps
+    the last storage id seen per model in its cursor, and requests one run per model and
+    prediction day with new labels, selecting that model's performance assets.
+    """
+
+    @dg.sensor(
+        name="late_label_refresh",
+        job_name=PERFORMANCE_JOB,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Re-materialises daily performance for prediction days whose labels arrived.",
+    )
+    def late_label_refresh(context: dg.SensorEvaluationContext):
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        requests = []
+        for model in config.models:
+            key = dg.AssetKey([model.name, "raw_labels"])
+            result = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, after_storage_id=cursor.get(model.name)),
+                limit=1000,
+                ascending=True,
+            )
+            days: set[str] = set()
+            for record in result.records:
+                materialization = record.asset_materialization
+                cursor[model.name] = record.storage_id
+                value = materialization.metadata.get("prediction_days")
+                if value is None or materialization.partition is None:
+                    continue
+                arrival = dt.datetime.strptime(materialization.partition, "%Y-%m-%d-%H:%M")
+                days.update(days_to_refresh(value.value, arrival, model.label_delay.max_hours))
+            selection = [dg.AssetKey([model.name, name]) for name in PERFORMANCE_ASSETS]
+            for day in sorted(d for d in days if d >= config.partitions_start.strftime("%Y-%m-%d")):
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"{model.name}:{day}:{cursor[model.name]}",
+                        partition_key=day,
+                        asset_selection=selection,
+                        tags={"modelmon/trigger": "late_labels", "modelmon/model": model.name},
+                    )
+                )
+        context.update_cursor(json.dumps(cursor))
+        return requests or dg.SkipReason("no new labels")
+
+    return late_label_refresh

@@ -1,0 +1,462 @@
+"""Delayed-label performance from the warehouse's joined counts (no Dagster).
+
+``daily_performance_counts`` and ``daily_score_histogram`` (SQL) hold a prediction day's
+counts against the labels that have arrived so far; this module turns them into metrics with
+confidence intervals, per segment, plus a confidence-based estimate that needs no labels, and
+decides the performance checks. Fewer than ``min_labels`` labels is "not measurable yet",
+never an accuracy of 0.
+"""
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from modelmon_dagster.checks import CheckOutcome
+from modelmon_dagster.config import ModelConfig, Task
+from modelmon_dagster.stats.drift import benjamini_hochberg
+from modelmon_dagster.stats.performance import (
+    auc_from_histograms,
+    expected_calibration_error,
+    expected_confusion,
+    metric_standard_error,
+    wilson_interval,
+)
+from modelmon_dagster.warehouse import TableSchema, Warehouse
+
+ALL = "__all__"
+PERFORMANCE = TableSchema(
+    "daily_performance",
+    (
+        ("model_name", "VARCHAR"),
+        ("day_start", "TIMESTAMP"),
+        ("segment_column", "VARCHAR"),
+        ("segment_value", "VARCHAR"),
+        ("kind", "VARCHAR"),  # realised (from labels) or estimated (before labels)
+        ("metric", "VARCHAR"),
+        ("value", "DOUBLE PRECISION"),
+        ("ci_low", "DOUBLE PRECISION"),
+        ("ci_high", "DOUBLE PRECISION"),
+        ("n_labelled", "BIGINT"),
+        ("n_predictions", "BIGINT"),
+        ("coverage", "DOUBLE PRECISION"),
+    ),
+)
+# Metrics where higher is better (the rest: lower is better).
+HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "r2"}
+KEY_METRICS = {
+    Task.BINARY_CLASSIFICATION: ("accuracy", "recall", "roc_auc"),
+    Task.MULTICLASS_CLASSIFICATION: ("accuracy",),
+    Task.REGRESSION: ("mae",),
+}
+
+
+def _ratio(k, n):
+    return k / n if n else math.nan
+
+
+def realised_metrics(model: ModelConfig, c: pd.Series) -> dict[str, tuple]:
+    """``metric -> (value, ci_low, ci_high)`` from one row of ``daily_performance_counts``."""
+    n = float(c["n_labelled"] or 0)
+    if n == 0:
+        return {}
+    out = {}
+    if model.task.is_classification:
+        out["accuracy"] = (_ratio(c["n_correct"], n), *wilson_interval(c["n_correct"], n))
+    if model.task is Task.BINARY_CLASSIFICATION:
+        tp, fp, tn, fn = (float(c[k]) for k in ("tp", "fp", "tn", "fn"))
+        out["n_positive"] = (tp + fn, math.nan, math.nan)
+        for name, k, m in (
+            ("precision", tp, tp + fp),
+            ("recall", tp, tp + fn),
+            ("fpr", fp, fp + tn),
+            ("fnr", fn, fn + tp),
+            ("positive_rate", tp + fn, n),
+        ):
+            if m > 0:
+                out[name] = (k / m, *wilson_interval(k, m))
+        p, r = out.get("precision", (math.nan,))[0], out.get("recall", (math.nan,))[0]
+        if p + r > 0:
+            out["f1"] = (2 * p * r / (p + r), math.nan, math.nan)
+        out["brier"] = (c["sum_brier"] / n, math.nan, math.nan)
+        out["log_loss"] = (c["sum_log_loss"] / n, math.nan, math.nan)
+    if model.task is Task.REGRESSION:
+        mae = c["sum_abs_error"] / n
+        mse = c["sum_sq_error"] / n
+        out["mae"] = (mae, math.nan, math.nan)
+        if n > 1:
+            var_abs = max(c["sum_sq_error"] / n - mae * mae, 0.0) * n / (n - 1)
+            out["mae_se"] = (math.sqrt(var_abs / n), math.nan, math.nan)
+        out["rmse"] = (math.sqrt(mse), math.nan, math.nan)
+        out["bias"] = (c["sum_error"] / n, math.nan, math.nan)
+        if c["n_pct"]:
+            out["mape"] = (c["sum_abs_pct_error"] / c["n_pct"], math.nan, math.nan)
+        sst = c["sum_sq_label"] - c["sum_label"] ** 2 / n
+        if n > 1 and sst > 0:
+            out["r2"] = (1 - c["sum_sq_error"] / sst, math.nan, math.nan)
+    return out
+
+
+def _histogram_metrics(model: ModelConfig, hist: pd.DataFrame, calibration: pd.DataFrame):
+    """ROC AUC and ECE from labelled scores; the CBPE estimate from all scores."""
+    realised, estimated = {}, {}
+    if model.task is not Task.BINARY_CLASSIFICATION or hist.empty:
+        return realised, estimated
+    wide = hist.pivot_table(
+        index="score_bin", columns="label_state", values="n", aggfunc="sum", fill_value=0
+    ).reindex(range(100), fill_value=0)
+    sums = hist.pivot_table(
+        index="score_bin", columns="label_state", values="sum_score", aggfunc="sum", fill_value=0.0
+    ).reindex(range(100), fill_value=0.0)
+    pos = wide.get("positive", pd.Series(0, index=wide.index))
+    neg = wide.get("negative", pd.Series(0, index=wide.index))
+    if pos.sum() and neg.sum():
+        realised["roc_auc"] = (auc_from_histograms(pos, neg), math.nan, math.nan)
+        # reliability on 10 bins of 0.1
+        deciles = np.arange(100) // 10
+        n10 = (pos + neg).groupby(deciles).sum()
+        s10 = (sums.get("positive", 0) + sums.get("negative", 0)).groupby(deciles).sum()
+        p10 = pos.groupby(deciles).sum()
+        realised["ece"] = (expected_calibration_error(n10, s10, p10), math.nan, math.nan)
+    if not calibration.empty:
+        total = wide.sum(axis=1)
+        cal = calibration.set_index("score_bin")["calibrated_p"].reindex(range(100))
+        # The decision threshold is 0.5 on the score (the demo models' rule).
+        estimate = expected_confusion(total, cal.to_numpy(), np.arange(100) >= 50)
+        estimated = {k: (v, math.nan, math.nan) for k, v in estimate.items()}
+    return realised, estimated
+
+
+def compute_performance(
+    warehouse: Warehouse,
+    model: ModelConfig,
+    start: dt.datetime,
+    end: dt.datetime,
+    baseline_id: str | None,
+) -> pd.DataFrame:
+    """Rows of ``daily_performance`` for the prediction days in ``[start, end)``."""
+    params = {"m": model.name, "s": start, "e": end}
+    counts = warehouse.query_df(
+        "SELECT * FROM daily_performance_counts WHERE model_name = :m "
+        "AND day_start >= :s AND day_start < :e",
+        params,
+    )
+    hist = (
+        warehouse.query_df(
+            "SELECT * FROM daily_score_histogram WHERE model_name = :m "
+            "AND day_start >= :s AND day_start < :e",
+            params,
+        )
+        if warehouse.table_exists("daily_score_histogram")
+        else pd.DataFrame()
+    )
+    calibration = pd.DataFrame(columns=["score_bin", "calibrated_p"])
+    if baseline_id and warehouse.table_exists("baseline_calibration"):
+        calibration = warehouse.query_df(
+            "SELECT score_bin, calibrated_p FROM baseline_calibration "
+            "WHERE model_name = :m AND baseline_id = :b",
+            {"m": model.name, "b": baseline_id},
+        )
+    rows = []
+    for c in counts.itertuples(index=False):
+        c = pd.Series(c._asdict())
+        n, n_pred = int(c["n_labelled"] or 0), int(c["n_predictions"] or 0)
+        common = {
+            "model_name": model.name,
+            "day_start": c["day_start"],
+            "segment_column": c["segment_column"],
+            "segment_value": c["segment_value"],
+            "n_labelled": n,
+            "n_predictions": n_pred,
+            "coverage": n / n_pred if n_pred else math.nan,
+        }
+        metrics = {"realised": realised_metrics(model, c)}
+        if c["segment_column"] == ALL:
+            day_hist = hist[hist["day_start"] == c["day_start"]] if not hist.empty else hist
+            extra, estimated = _histogram_metrics(model, day_hist, calibration)
+            metrics["realised"] |= extra
+            metrics["estimated"] = estimated
+            if pd.notna(c["label_lag_p50_hours"]):
+                metrics["realised"]["label_lag_p50_hours"] = (
+                    c["label_lag_p50_hours"],
+                    math.nan,
+                    math.nan,
+                )
+        for kind, values in metrics.items():
+            for metric, (value, lo, hi) in values.items():
+                rows.append(
+                    common
+                    | {"kind": kind, "metric": metric, "value": value, "ci_low": lo, "ci_high": hi}
+                )
+    return pd.DataFrame(rows, columns=PERFORMANCE.column_names)
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def _overall(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return frame[(frame["segment_column"] == ALL) & (frame["kind"] == kind)].set_index("metric")
+
+
+def baseline_metrics(warehouse: Warehouse, model: ModelConfig, baseline_id: str | None) -> dict:
+    """Reference performance: ``(segment_column, segment_value) -> {metric: value}``."""
+    if not baseline_id or not warehouse.table_exists("baseline_performance"):
+        return {}
+    frame = warehouse.query_df(
+        "SELECT segment_column, segment_value, metric, value FROM baseline_performance "
+        "WHERE model_name = :m AND baseline_id = :b",
+        {"m": model.name, "b": baseline_id},
+    )
+    out: dict = {}
+    for r in frame.itertuples():
+        out.setdefault((r.segment_column, r.segment_value), {})[r.metric] = float(r.value)
+    return out
+
+
+# A day is judged worse than the reference only at this one-sided significance (both sides'
+# sampling error counted) and when the drop also reaches the config's threshold.
+SIGNIFICANCE = 1e-3
+
+
+def compare_metric(metric: str, day: dict, ref: dict, t) -> tuple[str | None, dict]:
+    """Severity (None, WARN, ERROR) of ``day[metric]`` against ``ref[metric]``, with details.
+
+    Higher-is-better metrics drop by ``ref - day`` (absolute); MAE rises by ``day / ref - 1``.
+    """
+    value, reference = day.get(metric, math.nan), ref.get(metric, math.nan)
+    if math.isnan(value) or math.isnan(reference):
+        return None, {}
+    se = math.hypot(
+        metric_standard_error(metric, day)
+        if not math.isnan(metric_standard_error(metric, day))
+        else 0.0,
+        metric_standard_error(metric, ref)
+        if not math.isnan(metric_standard_error(metric, ref))
+        else 0.0,
+    )
+    worse = reference - value if metric in HIGHER_IS_BETTER else value - reference
+    drop = worse if metric in HIGHER_IS_BETTER else (worse / reference if reference else 0.0)
+    p_value = float(stats.norm.sf(worse / se)) if se > 0 else (0.0 if worse > 0 else 1.0)
+    details = {
+        "value": round(value, 4),
+        "baseline": round(reference, 4),
+        "drop": round(drop, 4),
+        "p_value": p_value,
+    }
+    if p_value >= SIGNIFICANCE:
+        return None, details
+    if drop >= t.performance_drop_error:
+        return "ERROR", details
+    if drop >= t.performance_drop_warn:
+        return "WARN", details
+    return None, details
+
+
+def _day_values(frame: pd.DataFrame, kind: str, segment=(ALL, ALL)) -> dict:
+    rows = frame[
+        (frame["kind"] == kind)
+        & (frame["segment_column"] == segment[0])
+        & (frame["segment_value"] == segment[1])
+    ]
+    values = dict(zip(rows["metric"], rows["value"].astype(float), strict=True))
+    if len(rows):
+        values["n_labelled"] = float(rows["n_labelled"].iloc[0])
+    return values
+
+
+def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) -> CheckOutcome:
+    """Realised (or estimated) key metrics of the day against the baseline's.
+
+    Realised: a metric fails when the day is worse than the reference at p < 0.001 (sampling
+    error of both counted) and the drop reaches ``performance_drop_warn`` / ``_error``. Too
+    few labels fails at WARN and says so. Estimated (CBPE, binary models): the day's estimate
+    against the same estimator on the reference, WARN at most: an estimate warns, labels decide.
+    """
+    name = "performance" if kind == "realised" else "estimated_performance"
+    t = model.thresholds
+    overall = frame[frame["segment_column"] == ALL]
+    coverage = float(overall["coverage"].iloc[0]) if len(overall) else 0.0
+    n_labelled = int(overall["n_labelled"].iloc[0]) if len(overall) else 0
+    meta = {"coverage": round(coverage, 4), "n_labelled": n_labelled}
+    ref = baseline.get((ALL, ALL), {})
+    if kind == "realised" and n_labelled < t.min_labels:
+        return CheckOutcome(
+            name,
+            False,
+            "WARN",
+            f"only {n_labelled} labels so far (coverage {coverage:.0%}); "
+            f"need {t.min_labels:.0f} to judge",
+            meta,
+        )
+    day = _day_values(frame, kind)
+    if kind == "estimated":
+        day = {f"estimated_{k}": v for k, v in day.items() if k != "n_labelled"}
+        # Accuracy only: the estimated recall rests on a few expected positives a day and
+        # moves by several points on clean days.
+        metrics = ("estimated_accuracy",)
+    else:
+        metrics = KEY_METRICS[model.task]
+    if not day or not ref:
+        return CheckOutcome(name, False, "WARN", "no metrics or no baseline to compare", meta)
+    findings, worst = [], None
+    for metric in metrics:
+        if kind == "estimated":
+            value, reference = day.get(metric, math.nan), ref.get(metric, math.nan)
+            if math.isnan(value) or math.isnan(reference):
+                continue
+            drop = reference - value
+            severity = "WARN" if drop >= t.performance_drop_warn else None
+            meta[metric] = {"value": round(value, 4), "baseline": round(reference, 4)}
+        else:
+            severity, meta[metric] = compare_metric(metric, day, ref, t)
+        if severity:
+            findings.append(
+                f"{metric} {meta[metric]['value']:.3f} vs baseline {meta[metric]['baseline']:.3f}"
+            )
+            worst = "ERROR" if "ERROR" in (severity, worst) else "WARN"
+    if not findings:
+        return CheckOutcome(
+            name,
+            True,
+            "ERROR" if kind == "realised" else "WARN",
+            "key metrics in line with the baseline",
+            meta,
+        )
+    return CheckOutcome(name, False, worst, "; ".join(findings), meta)
+
+
+def segment_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict) -> CheckOutcome:
+    """Segment values clearly worse than the rest of the day, or than their own reference.
+
+    Against the rest (classifiers): a one-sided two-proportion z-test of accuracy,
+    Benjamini-Hochberg across segment values, and a gap of at least ``segment_gap_warn``
+    points (ERROR from ``segment_gap_error``): a model 95 % accurate overall and 50 % on one
+    segment fails. Against the segment's own reference (every task): the overall check's rule
+    (significance and drop thresholds) on the key metric. Segment values with fewer than
+    ``min_labels`` labels are not tested.
+    """
+    own_reference = []
+    key = KEY_METRICS[model.task][0]
+    for seg in (
+        frame.loc[
+            (frame["segment_column"] != ALL) & (frame["n_labelled"] >= model.thresholds.min_labels),
+            ["segment_column", "segment_value"],
+        ]
+        .drop_duplicates()
+        .itertuples(index=False)
+    ):
+        ref = baseline.get((seg.segment_column, seg.segment_value), {})
+        severity, details = compare_metric(
+            key, _day_values(frame, "realised", tuple(seg)), ref, model.thresholds
+        )
+        if severity:
+            own_reference.append((severity, f"{seg.segment_column}={seg.segment_value}", details))
+    t = model.thresholds
+    metric = "accuracy" if model.task.is_classification else "mae"
+    rows = frame[(frame["kind"] == "realised") & (frame["metric"] == metric)]
+    overall = rows[rows["segment_column"] == ALL]
+    segments = rows[(rows["segment_column"] != ALL) & (rows["n_labelled"] >= t.min_labels)]
+    meta = {
+        "segments_tested": len(segments),
+        "worse_than_own_reference": [
+            {"segment": name, "severity": sev, **details} for sev, name, details in own_reference
+        ],
+        "segments_too_small": int(
+            (
+                (frame["segment_column"] != ALL)
+                & (frame["metric"] == metric)
+                & (frame["n_labelled"] < t.min_labels)
+            ).sum()
+        ),
+    }
+    if overall.empty or segments.empty:
+        return CheckOutcome(
+            "segment_performance", False, "WARN", "no segment with enough labels to compare", meta
+        )
+    o = overall.iloc[0]
+    found = []
+    if model.task.is_classification:  # against the rest of the day
+        p_values, gaps = [], []
+        for s in segments.itertuples():
+            k1, n1 = s.value * s.n_labelled, s.n_labelled
+            k0, n0 = o.value * o.n_labelled - k1, o.n_labelled - n1
+            if n0 <= 0:
+                p_values.append(math.nan)
+                gaps.append(0.0)
+                continue
+            p1, p0 = k1 / n1, k0 / n0
+            pooled = (k1 + k0) / (n1 + n0)
+            se = math.sqrt(max(pooled * (1 - pooled) * (1 / n1 + 1 / n0), 1e-300))
+            p_values.append(float(stats.norm.cdf((p1 - p0) / se)))  # one-sided: worse
+            gaps.append(p0 - p1)
+        fdr = benjamini_hochberg(p_values, t.fdr_alpha)
+        for s, gap, rejected, adj in zip(
+            segments.itertuples(), gaps, fdr.rejected, fdr.adjusted_p, strict=True
+        ):
+            if rejected and gap >= t.segment_gap_warn:
+                found.append((gap, s, adj))
+    found.sort(key=lambda x: -x[0])
+    meta["worst_segments"] = [
+        {
+            "segment": f"{s.segment_column}={s.segment_value}",
+            metric: round(float(s.value), 4),
+            "overall": round(float(o.value), 4),
+            "gap": round(float(g), 4),
+            "n_labelled": int(s.n_labelled),
+            "adjusted_p": None if math.isnan(a) else float(a),
+        }
+        for g, s, a in found[:10]
+    ]
+    problems, severity = [], None
+    if found:
+        g, s, _ = found[0]
+        severity = "ERROR" if g >= t.segment_gap_error else "WARN"
+        problems.append(
+            f"{len(found)} segment(s) worse than the rest; worst {s.segment_column}="
+            f"{s.segment_value}: {metric} {s.value:.3f} vs {o.value:.3f} overall"
+        )
+    if own_reference:
+        severity = "ERROR" if "ERROR" in (severity, *(x[0] for x in own_reference)) else "WARN"
+        problems.append(
+            f"{len(own_reference)} segment(s) worse than their own reference: "
+            + ", ".join(name for _, name, _ in own_reference[:5])
+        )
+    if not problems:
+        return CheckOutcome(
+            "segment_performance",
+            True,
+            "ERROR",
+            "no segment clearly worse than the rest or than its reference",
+            meta,
+        )
+    return CheckOutcome("segment_performance", False, severity, "; ".join(problems), meta)
+
+
+def business_outcome(frame: pd.DataFrame, model: ModelConfig) -> CheckOutcome:
+    """The config's business rules on the day's realised metrics (enough labels required)."""
+    t = model.thresholds
+    overall = _overall(frame, "realised")
+    n = int(frame["n_labelled"].max()) if len(frame) else 0
+    meta = {"rules": [r.describe() for r in model.business_rules], "n_labelled": n}
+    if not model.business_rules:
+        return CheckOutcome("business_rules", True, "WARN", "no business rules configured", meta)
+    if n < t.min_labels:
+        return CheckOutcome(
+            "business_rules", False, "WARN", f"only {n} labels so far: rules not judged yet", meta
+        )
+    broken, severity = [], "WARN"
+    for rule in model.business_rules:
+        if rule.metric not in overall.index:
+            broken.append(f"{rule.metric} not measurable")
+            continue
+        value = float(overall.loc[rule.metric, "value"])
+        if (rule.max is not None and value > rule.max) or (
+            rule.min is not None and value < rule.min
+        ):
+            broken.append(f"{rule.metric} = {value:.4f} breaks {rule.describe()}")
+            severity = "ERROR" if rule.severity == "ERROR" else severity
+    if broken:
+        return CheckOutcome("business_rules", False, severity, "; ".join(broken), meta)
+    return CheckOutcome("business_rules", True, "ERROR", "all business rules hold", meta)

@@ -1,0 +1,265 @@
+"""Delayed-label performance: metrics against scikit-learn, joins, late labels, the sensor."""
+
+import datetime as dt
+import json
+import math
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from factories import write_hour, write_labels, write_reference
+from pipeline import Pipeline
+from scipy import stats
+from sklearn import metrics
+
+from modelmon_dagster.config import parse_config
+from modelmon_dagster.defs.performance.sensors import days_to_refresh
+from modelmon_dagster.performance import ALL, segment_outcome
+from modelmon_dagster.stats.performance import auc_from_histograms, wilson_interval
+from modelmon_dagster.warehouse import Warehouse
+
+DAY = dt.datetime(2026, 11, 16)
+HOURS = [DAY + dt.timedelta(hours=h) for h in (1, 2)]
+
+
+def labels_for(records, model, rng, fraction):
+    out = {}
+    for r in records:
+        if r["status"] != "ok" or rng.random() > fraction:
+            continue
+        if model.task.value == "regression":
+            out[r["prediction_id"]] = round(r["prediction"] + float(rng.normal(0, 8)), 3)
+        else:  # calibrated: P(positive) = score
+            out[r["prediction_id"]] = (
+                model.classes[1] if rng.random() < r["score"] else model.classes[0]
+            )
+    return out
+
+
+@pytest.fixture
+def world(settings, demo_config):
+    rng = np.random.default_rng(5)
+    for model in demo_config.models:
+        write_reference(
+            settings.data_dir / model.baseline.reference_predictions,
+            model,
+            3000,
+            labels_path=settings.data_dir / model.baseline.reference_labels,
+        )
+    records = {}
+    for model in demo_config.models:
+        records[model.name] = [
+            r for h in HOURS for r in write_hour(settings.logs_root, model, h, 500, seed=11)
+        ]
+    pipeline = Pipeline(demo_config, settings)
+    pipeline.baseline()
+    wh = Warehouse(settings.warehouse_url)
+    yield {
+        "pipeline": pipeline,
+        "wh": wh,
+        "records": records,
+        "rng": rng,
+        "settings": settings,
+        "config": demo_config,
+    }
+    wh.dispose()
+
+
+def perf(wh, model_name, kind="realised", segment=ALL):
+    frame = wh.query_df(
+        "SELECT * FROM daily_performance WHERE model_name = :m AND kind = :k "
+        "AND segment_column = :s",
+        {"m": model_name, "k": kind, "s": segment},
+    )
+    return frame.set_index("metric")
+
+
+def test_metrics_equal_scikit_learn_and_coverage_matures(world, fraud, demand):
+    w = world
+    arrival_1 = DAY + dt.timedelta(hours=5)
+    arrival_2 = DAY + dt.timedelta(hours=30)
+    truth = {}
+    for model in (fraud, demand):
+        recs = w["records"][model.name]
+        first = labels_for(recs[: len(recs) // 2], model, w["rng"], 0.8)
+        second = labels_for(recs[len(recs) // 2 :], model, w["rng"], 0.8)
+        # a corrected label for an already-labelled prediction arrives later: the latest wins
+        corrected_id = next(iter(first))
+        second[corrected_id] = (
+            (model.classes[0] if first[corrected_id] == model.classes[1] else model.classes[1])
+            if model.task.is_classification
+            else first[corrected_id] + 100
+        )
+        write_labels(w["settings"].logs_root, model, arrival_1, first)
+        write_labels(w["settings"].logs_root, model, arrival_2, second)
+        truth[model.name] = (first, first | second)
+
+    for h in HOURS:
+        w["pipeline"].hour(h)
+    w["pipeline"].hour(arrival_1)
+    w["pipeline"].day(DAY)
+    coverage_early = perf(w["wh"], "fraud_detector")["coverage"].iloc[0]
+    w["pipeline"].hour(arrival_2)
+    w["pipeline"].day(DAY)
+    coverage_late = perf(w["wh"], "fraud_detector")["coverage"].iloc[0]
+    ok = [r for r in w["records"]["fraud_detector"] if r["status"] == "ok"]
+    assert coverage_early == pytest.approx(len(truth["fraud_detector"][0]) / len(ok))
+    assert coverage_late == pytest.approx(len(truth["fraud_detector"][1]) / len(ok))
+    assert coverage_late > coverage_early
+
+    # binary classification against scikit-learn on the same labelled rows
+    labels = truth["fraud_detector"][1]
+    rows = [r for r in ok if r["prediction_id"] in labels]
+    y = np.array([labels[r["prediction_id"]] == "1" for r in rows])
+    yhat = np.array([r["prediction"] == "1" for r in rows])
+    score = np.array([r["score"] for r in rows])
+    got = perf(w["wh"], "fraud_detector")["value"]
+    assert got["accuracy"] == pytest.approx(metrics.accuracy_score(y, yhat))
+    assert got["precision"] == pytest.approx(metrics.precision_score(y, yhat))
+    assert got["recall"] == pytest.approx(metrics.recall_score(y, yhat))
+    assert got["fpr"] == pytest.approx(np.mean(yhat[~y]))
+    assert got["brier"] == pytest.approx(metrics.brier_score_loss(y, score))
+    assert got["log_loss"] == pytest.approx(metrics.log_loss(y, score))
+    # AUC from 100 score bins: ties within a bin count 1/2, so it is close to exact
+    assert got["roc_auc"] == pytest.approx(metrics.roc_auc_score(y, score), abs=0.01)
+
+    # regression
+    labels = truth["demand_forecaster"][1]
+    rows = [
+        r
+        for r in w["records"]["demand_forecaster"]
+        if r["status"] == "ok" and r["prediction_id"] in labels
+    ]
+    yt = np.array([labels[r["prediction_id"]] for r in rows])
+    yp = np.array([r["prediction"] for r in rows])
+    got = perf(w["wh"], "demand_forecaster")["value"]
+    assert got["mae"] == pytest.approx(metrics.mean_absolute_error(yt, yp))
+    assert got["rmse"] == pytest.approx(math.sqrt(metrics.mean_squared_error(yt, yp)))
+    assert got["r2"] == pytest.approx(metrics.r2_score(yt, yp))
+    assert got["bias"] == pytest.approx(np.mean(yp - yt))
+    assert got["mape"] == pytest.approx(metrics.mean_absolute_percentage_error(yt, yp))
+
+
+def test_late_label_sensor_requests_exactly_the_affected_days(world, fraud):
+    w = world
+    recs = w["records"]["fraud_detector"]
+    arrival = DAY + dt.timedelta(days=2, hours=3)
+    write_labels(w["settings"].logs_root, fraud, arrival, labels_for(recs, fraud, w["rng"], 0.5))
+    for h in HOURS:
+        w["pipeline"].hour(h)
+    defs = w["pipeline"].defs
+    sensor = defs.get_sensor_def("late_label_refresh")
+    first = sensor.evaluate_tick(
+        dg.build_sensor_context(
+            repository_def=defs.get_repository_def(), instance=w["pipeline"].instance
+        )
+    )
+    assert first.run_requests == [] and first.skip_message == "no new labels"
+    w["pipeline"].hour(arrival)
+    context = dg.build_sensor_context(
+        repository_def=defs.get_repository_def(),
+        instance=w["pipeline"].instance,
+        cursor=first.cursor,
+    )
+    tick = sensor.evaluate_tick(context)
+    requests = tick.run_requests
+    assert [(r.partition_key, r.tags["modelmon/model"]) for r in requests] == [
+        ("2026-11-16", "fraud_detector")
+    ]
+    assert {k.path[-1] for k in requests[0].asset_selection} == {
+        "daily_performance_counts",
+        "daily_score_histogram",
+        "daily_performance",
+    }
+    # evaluated again with its new cursor: nothing new
+    again = sensor.evaluate_tick(
+        dg.build_sensor_context(
+            repository_def=defs.get_repository_def(),
+            instance=w["pipeline"].instance,
+            cursor=tick.cursor,
+        )
+    )
+    assert again.run_requests == []
+    assert json.loads(tick.cursor)["fraud_detector"] > 0
+
+
+def test_days_outside_the_label_delay_window_are_not_refreshed():
+    arrival = dt.datetime(2026, 11, 20, 10)
+    assert days_to_refresh(["2026-11-19", "2026-11-10", "2026-11-17"], arrival, 72) == [
+        "2026-11-19",
+        "2026-11-17",
+    ]
+
+
+def test_wilson_interval_matches_scipy():
+    for k, n in ((0, 10), (3, 10), (95, 100), (10, 10), (500, 1234)):
+        expected = stats.binomtest(k, n).proportion_ci(method="wilson")
+        assert wilson_interval(k, n) == pytest.approx((expected.low, expected.high), abs=1e-9)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_auc_from_histograms_equals_sklearn_on_binned_scores():
+    rng = np.random.default_rng(1)
+    y = rng.random(5000) < 0.3
+    s = np.clip(rng.normal(0.4 + 0.2 * y, 0.15), 0, 1)
+    bins = np.minimum((s * 100).astype(int), 99)
+    pos = np.bincount(bins[y], minlength=100)
+    neg = np.bincount(bins[~y], minlength=100)
+    # exact on the binned scores (ties within a bin), close to exact on the raw scores
+    assert auc_from_histograms(pos, neg) == pytest.approx(metrics.roc_auc_score(y, bins), abs=1e-12)
+    assert auc_from_histograms(pos, neg) == pytest.approx(metrics.roc_auc_score(y, s), abs=0.005)
+
+
+def segment_frame(overall_acc, overall_n, seg_acc, seg_n):
+    rows = [("__all__", "__all__", overall_acc, overall_n)]
+    rows += [("country", "XX", seg_acc, seg_n), ("country", "YY", overall_acc, 500)]
+    return pd.DataFrame(
+        [
+            {
+                "segment_column": c,
+                "segment_value": v,
+                "kind": "realised",
+                "metric": "accuracy",
+                "value": a,
+                "n_labelled": n,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+            }
+            for c, v, a, n in rows
+        ]
+    )
+
+
+def test_95_percent_overall_and_50_on_one_segment_fails(fraud):
+    # 95 % overall over 10,000 labels, one segment of 300 at 50 %
+    outcome = segment_outcome(segment_frame(0.95, 10_000, 0.50, 300), fraud, {})
+    assert not outcome.passed and outcome.severity == "ERROR"
+    assert outcome.metadata["worst_segments"][0]["segment"] == "country=XX"
+    # the same gap on 20 labels is not judged (below min_labels)
+    small = segment_outcome(segment_frame(0.95, 10_000, 0.50, 20), fraud, {})
+    assert small.passed
+    # a 2-point gap is not an alarm
+    assert segment_outcome(segment_frame(0.95, 10_000, 0.93, 3000), fraud, {}).passed
+
+
+def test_business_rules_are_validated():
+    base = {
+        "partitions": {"start_date": "2026-11-16"},
+        "models": [
+            {
+                "name": "m",
+                "task": "binary_classification",
+                "classes": ["0", "1"],
+                "positive_class": "1",
+                "features": [{"name": "x", "type": "numeric"}],
+                "label_delay": {"expected_hours": 1, "max_hours": 2},
+                "baseline": {"model_version": "v1", "reference_predictions": "r.jsonl"},
+            }
+        ],
+    }
+    base["models"][0]["business_rules"] = [{"metric": "mae", "max": 1}]
+    with pytest.raises(Exception, match="not a binary_classification metric"):
+        parse_config(base)
+    base["models"][0]["business_rules"] = [{"metric": "fpr", "max": 0.05}]
+    assert parse_config(base).models[0].business_rules[0].describe() == "fpr <= 0.05"
