@@ -16,7 +16,9 @@ import dagster as dg
 from modelmon_dagster.config import load_config
 from modelmon_dagster.defs.build import build_definitions
 from modelmon_dagster.defs.jobs import BASELINE_JOB, DAILY_JOB, HOURLY_JOB
+from modelmon_dagster.defs.performance.sensors import PERFORMANCE_JOB
 from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
+from modelmon_dagster.defs.review.assets import REVIEW_JOB
 from modelmon_dagster.ingest.tables import raw_labels_table, raw_predictions_table
 from modelmon_dagster.sim import demo_scenarios, simulate
 from modelmon_dagster.warehouse import Warehouse
@@ -26,21 +28,26 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class CheckLog:
-    """Failed asset checks seen during the demo, per model, check and severity."""
+    """The latest evaluation of every check and partition seen during the demo."""
 
     def __init__(self):
-        self.failures: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        self.latest: dict[tuple[str, str, str], tuple[bool, str]] = {}
 
     def record(self, result, partition_key: str) -> None:
-        """Remember the run's failed checks."""
+        """Remember the run's check evaluations (a later run of a partition replaces them)."""
         for evaluation in result.get_asset_check_evaluations():
-            if not evaluation.passed:
-                key = (
-                    evaluation.asset_key.path[0],
-                    f"{evaluation.asset_key.path[-1]}.{evaluation.check_name}",
-                    evaluation.severity.value,
-                )
-                self.failures[key].append(partition_key)
+            check = f"{evaluation.asset_key.path[-1]}.{evaluation.check_name}"
+            key = (evaluation.asset_key.path[0], check, partition_key)
+            self.latest[key] = (evaluation.passed, evaluation.severity.value)
+
+    @property
+    def failures(self) -> dict[tuple[str, str, str], list[str]]:
+        """``(model, check, severity) -> partitions`` whose latest evaluation failed."""
+        out: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for (model, check, partition), (passed, severity) in sorted(self.latest.items()):
+            if not passed:
+                out[(model, check, severity)].append(partition)
+        return out
 
     def print(self) -> None:
         """A table of failed checks and the days they failed on."""
@@ -124,7 +131,11 @@ def main(argv: list[str] | None = None) -> None:
 
     checks = CheckLog()
     hourly_job = defs.resolve_job_def(HOURLY_JOB)
-    print(f"[3/4] hourly partitions: {args.days * 24} runs of {HOURLY_JOB}")
+    daily_job = defs.resolve_job_def(DAILY_JOB)
+    print(
+        f"[3/4] {args.days * 24} hourly runs of {HOURLY_JOB}, and each day's run of "
+        f"{DAILY_JOB} once its hours are in"
+    )
     for day in range(args.days):
         day_start = start + dt.timedelta(days=day)
         predictions = labels = quarantined = blocked = 0
@@ -135,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             predictions += _metadata_sum(result, "rows", "raw_predictions")
             labels += _metadata_sum(result, "rows", "raw_labels")
             quarantined += _metadata_sum(result, "quarantined_lines")
+        _run(daily_job, instance, day_start.strftime("%Y-%m-%d"), checks)
         note = f", {blocked} hour(s) blocked by a failed schema check" if blocked else ""
         print(
             f"      {day_start:%Y-%m-%d}: 24/24 hours, {predictions:,} predictions and "
@@ -142,13 +154,46 @@ def main(argv: list[str] | None = None) -> None:
             f"({time.perf_counter() - began:.0f} s)"
         )
 
-    daily_job = defs.resolve_job_def(DAILY_JOB)
-    print(f"[4/4] daily partitions: {args.days} runs of {DAILY_JOB}")
+    performance_job = defs.resolve_job_def(PERFORMANCE_JOB)
+    print(
+        f"[4/4] late labels: {args.days} runs of {PERFORMANCE_JOB} (what the late_label_refresh "
+        "sensor requests under `make ui`): each day's performance with the labels known now"
+    )
     for day in range(args.days):
-        _run(daily_job, instance, (start + dt.timedelta(days=day)).strftime("%Y-%m-%d"), checks)
+        key = (start + dt.timedelta(days=day)).strftime("%Y-%m-%d")
+        _run(performance_job, instance, key, checks)
+
+    months = sorted({(start + dt.timedelta(days=d)).strftime("%Y-%m-01") for d in range(args.days)})
+    for month in months:
+        _run(defs.resolve_job_def(REVIEW_JOB), instance, month, checks)
 
     _summary(config, settings, args.days, time.perf_counter() - began)
+    _performance_table(config, settings)
     checks.print()
+
+
+def _performance_table(config, settings: Settings) -> None:
+    """Per model and prediction day: label coverage, realised and estimated key metrics."""
+    warehouse = Warehouse(settings.warehouse_url)
+    try:
+        frame = warehouse.query_df(
+            "SELECT model_name, day_start, kind, metric, value, coverage FROM daily_performance "
+            "WHERE segment_column = '__all__' ORDER BY model_name, day_start"
+        )
+    finally:
+        warehouse.dispose()
+    print("\nPerformance by prediction day (labels so far):")
+    wanted = {"accuracy", "recall", "roc_auc", "fpr", "mae", "bias"}
+    for (model, day), rows in frame.groupby(["model_name", "day_start"]):
+        realised = rows[(rows["kind"] == "realised") & rows["metric"].isin(wanted)]
+        estimated = rows[(rows["kind"] == "estimated") & (rows["metric"] == "accuracy")]
+        parts = [f"{r.metric} {r.value:.3f}" for r in realised.itertuples()]
+        if len(estimated):
+            parts.append(f"estimated accuracy {estimated['value'].iloc[0]:.3f}")
+        print(
+            f"  {model:<18} {day:%m-%d}  coverage {rows['coverage'].iloc[0]:>4.0%}  "
+            + ", ".join(parts)
+        )
 
 
 def _summary(config, settings: Settings, days: int, seconds: float) -> None:
@@ -156,7 +201,7 @@ def _summary(config, settings: Settings, days: int, seconds: float) -> None:
     try:
         print(
             f"\nDone in {seconds:.0f} s. Materialised per model: 1 baseline, {days * 24} hourly "
-            f"and {days} daily partitions."
+            f"and {days} daily partitions (performance twice: early and with later labels)."
         )
         for model in config.models:
             preds = warehouse.scalar(f'SELECT count(*) FROM "{raw_predictions_table(model).name}"')
@@ -176,7 +221,9 @@ def _summary(config, settings: Settings, days: int, seconds: float) -> None:
         "               (Assets → a model's group → an asset → Partitions)\n"
         f"  warehouse    {settings.warehouse_url}\n"
         "  quarantine   SELECT * FROM quarantined_lines   (file, line number, raw text, reason)\n"
-        "  drift        SELECT * FROM daily_column_drift WHERE drifted"
+        "  drift        SELECT * FROM daily_column_drift WHERE drifted\n"
+        "  performance  SELECT * FROM daily_performance WHERE segment_column = '__all__'\n"
+        f"  review       {settings.data_dir / 'reviews'} (CSV and HTML per model and month)"
     )
 
 

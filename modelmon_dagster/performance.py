@@ -19,6 +19,7 @@ from modelmon_dagster.config import ModelConfig, Task
 from modelmon_dagster.stats.drift import benjamini_hochberg
 from modelmon_dagster.stats.performance import (
     auc_from_histograms,
+    confusion_metrics,
     expected_calibration_error,
     expected_confusion,
     metric_standard_error,
@@ -159,6 +160,15 @@ def compute_performance(
             "WHERE model_name = :m AND baseline_id = :b",
             {"m": model.name, "b": baseline_id},
         )
+    confusion = pd.DataFrame()
+    if model.task is Task.MULTICLASS_CLASSIFICATION and warehouse.table_exists(
+        "daily_confusion_counts"
+    ):
+        confusion = warehouse.query_df(
+            "SELECT day_start, label, prediction, n FROM daily_confusion_counts "
+            "WHERE model_name = :m AND day_start >= :s AND day_start < :e",
+            params,
+        )
     rows = []
     for c in counts.itertuples(index=False):
         c = pd.Series(c._asdict())
@@ -178,6 +188,13 @@ def compute_performance(
             extra, estimated = _histogram_metrics(model, day_hist, calibration)
             metrics["realised"] |= extra
             metrics["estimated"] = estimated
+            if not confusion.empty:
+                day_conf = confusion[confusion["day_start"] == c["day_start"]]
+                cells = {(r.label, r.prediction): float(r.n) for r in day_conf.itertuples()}
+                metrics["realised"] |= {
+                    k: (v, math.nan, math.nan)
+                    for k, v in confusion_metrics(cells, model.classes).items()
+                }
             if pd.notna(c["label_lag_p50_hours"]):
                 metrics["realised"]["label_lag_p50_hours"] = (
                     c["label_lag_p50_hours"],

@@ -97,6 +97,10 @@ def test_realised_performance_fails_on_the_concept_drift_days(outcomes):
 def test_estimate_is_quiet_on_clean_days_and_cannot_see_concept_drift(outcomes):
     for d in (0, 1, 2):
         assert outcomes[d]["estimated"].passed, (d, outcomes[d]["estimated"].description)
+        # on calibrated data the estimate tracks the realised accuracy
+        est = outcomes[d]["estimated"].metadata["estimated_accuracy"]["value"]
+        real = outcomes[d]["realised"].metadata["accuracy"]["value"]
+        assert abs(est - real) < 0.01
     # day 3 on: the amount drift moves the scores, and the estimate warns before labels
     assert not outcomes[3]["estimated"].passed and outcomes[3]["estimated"].severity == "WARN"
     # concept drift leaves the scores alone: the estimate stays where the input drift put it,

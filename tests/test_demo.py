@@ -29,13 +29,15 @@ def test_demo_materialises_every_partition_of_a_day(tmp_path, monkeypatch):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "24/24 hours" in result.stdout
+    assert "Performance by prediction day" in result.stdout
+    assert (tmp_path / "data" / "reviews" / "fraud_detector" / "2026-11.html").exists()
     assert "Materialised per model: 1 baseline, 24 hourly and 1 daily partitions" in result.stdout
 
     # The runs are in the persistent instance, as `make ui` will show them.
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     instance = dg.DagsterInstance.from_config(str(home))
     runs = instance.get_runs()
-    assert len(runs) == 1 + 24 + 1
+    assert len(runs) == 1 + 24 + 1 + 1 + 1  # baseline, hours, day, late-label refresh, review
     assert all(r.is_success for r in runs)
     key = dg.AssetKey(["fraud_detector", "hourly_prediction_stats"])
     assert len(instance.get_materialized_partitions(key)) == 24

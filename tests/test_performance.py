@@ -170,6 +170,7 @@ def test_late_label_sensor_requests_exactly_the_affected_days(world, fraud):
     assert {k.path[-1] for k in requests[0].asset_selection} == {
         "daily_performance_counts",
         "daily_score_histogram",
+        "daily_confusion_counts",
         "daily_performance",
     }
     # evaluated again with its new cursor: nothing new
@@ -263,3 +264,69 @@ def test_business_rules_are_validated():
         parse_config(base)
     base["models"][0]["business_rules"] = [{"metric": "fpr", "max": 0.05}]
     assert parse_config(base).models[0].business_rules[0].describe() == "fpr <= 0.05"
+
+
+def test_confusion_metrics_equal_scikit_learn():
+    rng = np.random.default_rng(3)
+    classes = ["a", "b", "c", "d"]
+    y = rng.choice(classes, 2000, p=[0.5, 0.3, 0.15, 0.05])
+    yhat = np.where(rng.random(2000) < 0.7, y, rng.choice(classes[:3], 2000))  # never predicts d
+    cells = {}
+    for t, p in zip(y, yhat, strict=True):
+        cells[(t, p)] = cells.get((t, p), 0) + 1
+    from modelmon_dagster.stats.performance import confusion_metrics
+
+    got = confusion_metrics(cells, classes)
+    recalls = metrics.recall_score(y, yhat, labels=classes, average=None, zero_division=0)
+    for c, r in zip(classes, recalls, strict=True):
+        assert got[f"recall_{c}"] == pytest.approx(r)
+    for avg in ("macro", "weighted"):
+        expected = metrics.f1_score(y, yhat, labels=classes, average=avg, zero_division=0)
+        assert got[f"{avg}_f1"] == pytest.approx(expected)
+
+
+def test_monthly_review_sample_is_stratified_deterministic_and_readable(world, fraud):
+    w = world
+    recs = w["records"]["fraud_detector"]
+    labels = labels_for(recs, fraud, w["rng"], 0.9)
+    arrival = DAY + dt.timedelta(hours=6)
+    write_labels(w["settings"].logs_root, fraud, arrival, labels)
+    for h in (*HOURS, arrival):
+        w["pipeline"].hour(h)
+    job = w["pipeline"].defs.resolve_job_def("monthly_review_job")
+    run = lambda: job.execute_in_process(  # noqa: E731
+        instance=w["pipeline"].instance,
+        partition_key="2026-11-01",
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    assert run().success
+    folder = w["settings"].data_dir / "reviews" / "fraud_detector"
+    first = (folder / "2026-11.csv").read_text()
+    sample = pd.read_csv(folder / "2026-11.csv")
+    assert 0 < len(sample) <= 200
+    # the most-wrong rows are the labelled predictions with the largest |label - score|
+    errors = {
+        r["prediction_id"]: abs((labels[r["prediction_id"]] == "1") - r["score"])
+        for r in recs
+        if r["prediction_id"] in labels and r["status"] == "ok"
+    }
+    top = sorted(errors.values(), reverse=True)[:25]
+    most_wrong = sample[sample["reason"] == "most_wrong"]
+    assert sorted(most_wrong["error"], reverse=True) == pytest.approx(top)
+    strata = set(sample.loc[sample["reason"] != "most_wrong", "stratum"])
+    assert {"label=0, right", "label=0, wrong", "label=1, right", "label=1, wrong"} <= strata
+    page = (folder / "2026-11.html").read_text()
+    assert "<table>" in page and "most_wrong" in page and page.count("<tr>") == len(sample) + 1
+    assert run().success
+    assert (folder / "2026-11.csv").read_text() == first  # a rerun gives the same rows
+
+
+def test_review_schedule_asks_for_the_month_that_ended(world):
+    defs = world["pipeline"].defs
+    schedule = defs.get_schedule_def("monthly_review_schedule")
+    context = dg.build_schedule_context(
+        repository_def=defs.get_repository_def(),
+        scheduled_execution_time=dt.datetime(2026, 12, 1, 2, tzinfo=dt.UTC),
+    )
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2026-11-01"

@@ -45,6 +45,7 @@ def test_models_and_their_ref_graph(project):
         "daily_label_histogram",
         "daily_performance_counts",
         "daily_score_histogram",
+        "daily_confusion_counts",
     }
     daily = project.models["daily_feature_histograms"]
     assert daily.refs == ("hourly_feature_histograms",) and daily.sources == ()

@@ -8,10 +8,15 @@ from modelmon_dagster.defs.baseline.assets import build_baseline_asset
 from modelmon_dagster.defs.drift.assets import VOLUME_CHECK, drift_parts
 from modelmon_dagster.defs.ingestion.assets import build_ingestion_assets
 from modelmon_dagster.defs.jobs import build_jobs_and_schedules
-from modelmon_dagster.defs.partitions import daily_partitions, hourly_partitions
+from modelmon_dagster.defs.partitions import daily_partitions, hourly_partitions, monthly_partitions
 from modelmon_dagster.defs.performance.assets import PERFORMANCE_ASSETS, performance_parts
 from modelmon_dagster.defs.performance.sensors import PERFORMANCE_JOB, build_late_label_sensor
 from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings, build_resources
+from modelmon_dagster.defs.review.assets import (
+    REVIEW_JOB,
+    build_review_asset,
+    build_review_schedule,
+)
 from modelmon_dagster.sql import SqlProject
 
 SQL_PROJECT_DIR = PROJECT_ROOT / "dbt_like_sql"
@@ -22,7 +27,8 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
     project = SqlProject.load(SQL_PROJECT_DIR)
     hourly = hourly_partitions(config.partitions_start)
     daily = daily_partitions(config.partitions_start)
-    assets, hourly_keys, daily_keys, baseline_keys = [], [], [], []
+    monthly = monthly_partitions(config.partitions_start)
+    assets, hourly_keys, daily_keys, baseline_keys, review_keys = [], [], [], [], []
     for model in config.models:
         ingestion = build_ingestion_assets(model, hourly)
         baseline = build_baseline_asset(model)
@@ -40,7 +46,9 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
             (*daily_drift, *perf_assets),
             (*daily_drift_checks, *perf_checks),
         )
-        assets += [*ingestion, baseline, hourly_aggs, daily_aggs]
+        review = build_review_asset(model, monthly)
+        assets += [*ingestion, baseline, hourly_aggs, daily_aggs, review]
+        review_keys += list(review.keys)
         hourly_keys += [key for a in (*ingestion, hourly_aggs) for key in a.keys]
         daily_keys += list(daily_aggs.keys)
         baseline_keys += list(baseline.keys)
@@ -57,6 +65,13 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
             description="Refresh the daily performance of prediction days with new labels.",
         )
     )
+    review_job = dg.define_asset_job(
+        REVIEW_JOB,
+        selection=dg.AssetSelection.assets(*review_keys),
+        description="Export each model's monthly review sample (CSV and HTML).",
+    )
+    jobs.append(review_job)
+    schedules.append(build_review_schedule(review_job))
     return dg.Definitions(
         assets=assets,
         jobs=jobs,

@@ -17,6 +17,17 @@ def daily_partitions(start: dt.datetime) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start.strftime("%Y-%m-%d"), timezone="UTC")
 
 
+def monthly_partitions(start: dt.datetime) -> dg.MonthlyPartitionsDefinition:
+    """One partition per UTC calendar month, from the month of ``start``.
+
+    The month in progress is a partition too (``end_offset=1``), so a review can be requested
+    before the month ends; the schedule asks for the month that just ended.
+    """
+    return dg.MonthlyPartitionsDefinition(
+        start_date=start.strftime("%Y-%m-01"), timezone="UTC", end_offset=1
+    )
+
+
 def window_of(context: dg.AssetExecutionContext) -> tuple[dt.datetime, dt.datetime]:
     """The run's partition time window as naive UTC datetimes (warehouse convention)."""
     window = context.partition_time_window

@@ -180,3 +180,26 @@ def metric_standard_error(metric: str, values: dict) -> float:
     if metric == "mae":
         return values.get("mae_se", math.nan)
     return math.nan
+
+
+def confusion_metrics(confusion: dict[tuple[str, str], float], classes) -> dict[str, float]:
+    """Per-class recall, macro and weighted F1 from ``(label, prediction) -> count``.
+
+    Matches scikit-learn's ``recall_score(average=None)`` and ``f1_score(average="macro" |
+    "weighted")`` with ``zero_division=0`` over the configured ``classes``.
+    """
+    f1s, supports, out = [], [], {}
+    for c in classes:
+        tp = confusion.get((c, c), 0.0)
+        support = sum(v for (label, _), v in confusion.items() if label == c)
+        predicted = sum(v for (_, pred), v in confusion.items() if pred == c)
+        recall = tp / support if support else 0.0
+        precision = tp / predicted if predicted else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[f"recall_{c}"] = recall
+        f1s.append(f1)
+        supports.append(support)
+    total = sum(supports)
+    out["macro_f1"] = float(np.mean(f1s)) if f1s else math.nan
+    out["weighted_f1"] = float(np.dot(f1s, supports) / total) if total else math.nan
+    return out

@@ -16,7 +16,12 @@ from modelmon_dagster.performance import (
     segment_outcome,
 )
 
-PERFORMANCE_ASSETS = ("daily_performance_counts", "daily_score_histogram", "daily_performance")
+PERFORMANCE_ASSETS = (
+    "daily_performance_counts",
+    "daily_score_histogram",
+    "daily_confusion_counts",
+    "daily_performance",
+)
 
 
 def _baseline_id(w: Window) -> str | None:
@@ -68,7 +73,7 @@ def performance_parts(model) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, 
             "metrics with Wilson intervals, per segment, plus a confidence-based estimate "
             "before labels (binary models)."
         ),
-        deps=("daily_performance_counts", "daily_score_histogram"),
+        deps=("daily_performance_counts", "daily_score_histogram", "daily_confusion_counts"),
         compute=_compute,
     )
     checks = (
