@@ -123,6 +123,9 @@ def test_metrics_equal_scikit_learn_and_coverage_matures(world, fraud, demand):
     assert got["log_loss"] == pytest.approx(metrics.log_loss(y, score))
     # AUC from 100 score bins: ties within a bin count 1/2, so it is close to exact
     assert got["roc_auc"] == pytest.approx(metrics.roc_auc_score(y, score), abs=0.01)
+    # the estimate before labels, from scores calibrated on the (calibrated) reference
+    estimated = perf(w["wh"], "fraud_detector", kind="estimated")["value"]
+    assert estimated["accuracy"] == pytest.approx(got["accuracy"], abs=0.03)
 
     # regression
     labels = truth["demand_forecaster"][1]

@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from modelmon_dagster.baseline import (
     BASELINE_BINS,
+    BASELINE_CALIBRATION,
     BASELINE_COLUMNS,
     BASELINE_PERFORMANCE,
     BASELINE_SEGMENT_BINS,
@@ -152,6 +153,9 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
                 Replacement(BASELINE_COLUMNS, where, params, rows=pa.concat_tables(columns)),
                 Replacement(BASELINE_PERFORMANCE, where, params, rows=perf_table),
                 Replacement(BASELINE_SEGMENT_BINS, where, params, rows=pa.concat_tables(segments)),
+                Replacement(
+                    BASELINE_CALIBRATION, where, params, rows=pa.concat_tables(calibration)
+                ),
             ]
         )
         default = summary[model.baseline.model_version]
