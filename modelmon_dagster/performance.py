@@ -19,6 +19,7 @@ from modelmon_dagster.config import ModelConfig, Task
 from modelmon_dagster.stats.drift import benjamini_hochberg
 from modelmon_dagster.stats.performance import (
     auc_from_histograms,
+    average_precision_from_histograms,
     confusion_metrics,
     expected_calibration_error,
     expected_confusion,
@@ -115,6 +116,7 @@ def _histogram_metrics(model: ModelConfig, hist: pd.DataFrame, calibration: pd.D
     neg = wide.get("negative", pd.Series(0, index=wide.index))
     if pos.sum() and neg.sum():
         realised["roc_auc"] = (auc_from_histograms(pos, neg), math.nan, math.nan)
+        realised["pr_auc"] = (average_precision_from_histograms(pos, neg), math.nan, math.nan)
         # reliability on 10 bins of 0.1
         deciles = np.arange(100) // 10
         n10 = (pos + neg).groupby(deciles).sum()
@@ -449,6 +451,36 @@ def segment_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict) -> 
             meta,
         )
     return CheckOutcome("segment_performance", False, severity, "; ".join(problems), meta)
+
+
+def calibration_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict) -> CheckOutcome:
+    """Expected calibration error of the day against the reference's (WARN above +0.05).
+
+    A rising ECE with stable accuracy is an early sign of concept or prior drift: the scores
+    no longer mean the probabilities they meant on the reference.
+    """
+    t = model.thresholds
+    day = _day_values(frame, "realised")
+    ref = baseline.get((ALL, ALL), {})
+    n = int(day.get("n_labelled", 0))
+    meta = {"n_labelled": n, "ece": day.get("ece"), "baseline_ece": ref.get("ece")}
+    if n < t.min_labels or "ece" not in day or "ece" not in ref:
+        return CheckOutcome(
+            "calibration",
+            False,
+            "WARN",
+            f"not judged: {n} labels, ECE needs {t.min_labels:.0f}",
+            meta,
+        )
+    rise = day["ece"] - ref["ece"]
+    if rise > CALIBRATION_RISE_WARN:
+        return CheckOutcome(
+            "calibration", False, "WARN", f"ECE {day['ece']:.3f} vs baseline {ref['ece']:.3f}", meta
+        )
+    return CheckOutcome("calibration", True, "WARN", "calibration in line with the baseline", meta)
+
+
+CALIBRATION_RISE_WARN = 0.05
 
 
 def business_outcome(frame: pd.DataFrame, model: ModelConfig) -> CheckOutcome:

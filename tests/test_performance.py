@@ -333,3 +333,25 @@ def test_review_schedule_asks_for_the_month_that_ended(world):
     )
     request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-11-01"
+
+
+def test_pr_auc_equals_sklearn_average_precision_on_binned_scores():
+    from modelmon_dagster.stats.performance import average_precision_from_histograms
+
+    rng = np.random.default_rng(4)
+    y = rng.random(4000) < 0.1
+    s = np.clip(rng.normal(0.3 + 0.3 * y, 0.2), 0, 1)
+    bins = np.minimum((s * 100).astype(int), 99)
+    pos = np.bincount(bins[y], minlength=100)
+    neg = np.bincount(bins[~y], minlength=100)
+    got = average_precision_from_histograms(pos, neg)
+    assert got == pytest.approx(metrics.average_precision_score(y, bins), abs=1e-12)
+
+
+def test_only_binary_models_get_score_based_checks(world):
+    graph = world["pipeline"].defs.resolve_asset_graph()
+    checks = {(k.asset_key.path[0], k.name) for k in graph.asset_check_keys}
+    assert ("fraud_detector", "estimated_performance") in checks
+    assert ("fraud_detector", "calibration") in checks
+    assert ("demand_forecaster", "estimated_performance") not in checks
+    assert ("demand_forecaster", "calibration") not in checks

@@ -203,3 +203,31 @@ def confusion_metrics(confusion: dict[tuple[str, str], float], classes) -> dict[
     out["macro_f1"] = float(np.mean(f1s)) if f1s else math.nan
     out["weighted_f1"] = float(np.dot(f1s, supports) / total) if total else math.nan
     return out
+
+
+def average_precision_from_histograms(positive_counts, negative_counts) -> float:
+    """PR AUC as average precision, thresholding at each bin from the highest score down.
+
+    Equals ``sklearn.metrics.average_precision_score`` on the binned scores (scores within a
+    bin are tied). NaN without positives.
+    """
+    pos = np.asarray(positive_counts, dtype=float)[::-1]
+    neg = np.asarray(negative_counts, dtype=float)[::-1]
+    total_pos = pos.sum()
+    if total_pos == 0:
+        return math.nan
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    keep = pos > 0
+    precision = tp[keep] / (tp[keep] + fp[keep])
+    return float(np.sum(pos[keep] / total_pos * precision))
+
+
+def reliability_table(scores, positives: np.ndarray | None = None, n_bins: int = 10):
+    """Per equal-width score bin: count, mean score and positive rate (from raw scores)."""
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(positives, dtype=float)
+    bins = np.minimum((s * n_bins).astype(int), n_bins - 1)
+    n = np.bincount(bins, minlength=n_bins)
+    sums = np.bincount(bins, weights=s, minlength=n_bins)
+    hits = np.bincount(bins, weights=y, minlength=n_bins)
+    return n, sums, hits

@@ -23,7 +23,12 @@ from modelmon_dagster.config import Baseline as BaselineSpec
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, WarehouseResource
 from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
-from modelmon_dagster.stats.performance import expected_confusion, performance_metrics
+from modelmon_dagster.stats.performance import (
+    expected_calibration_error,
+    expected_confusion,
+    performance_metrics,
+    reliability_table,
+)
 from modelmon_dagster.warehouse import Replacement
 
 
@@ -80,6 +85,10 @@ def _performance_rows(
             rows[pred_col].to_numpy(),
             rows["score"].to_numpy() if binary else None,
         )
+        if binary and len(rows):
+            truth = (rows[label_col] == model.positive_class).to_numpy(dtype=float)
+            n, sums, hits = reliability_table(rows["score"].to_numpy(dtype=float), truth)
+            values["ece"] = expected_calibration_error(n, sums, hits)
         if seg_col == "__all__" and binary and calibration.num_rows:
             cal = calibration.to_pandas().set_index("score_bin")["calibrated_p"]
             bins = np.minimum((frame["score"].dropna() * 100).astype(int), 99)

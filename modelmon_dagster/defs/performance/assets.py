@@ -11,6 +11,7 @@ from modelmon_dagster.performance import (
     PERFORMANCE,
     baseline_metrics,
     business_outcome,
+    calibration_outcome,
     compute_performance,
     performance_outcome,
     segment_outcome,
@@ -65,7 +66,10 @@ def _vs_baseline(kind: str):
 
 
 def performance_parts(model) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, ...]]:
-    """The ``daily_performance`` asset and its checks (the estimate only for binary models)."""
+    """The ``daily_performance`` asset and its checks.
+
+    The estimate before labels and the calibration check need scores: binary models only.
+    """
     asset = PythonAsset(
         name="daily_performance",
         description=(
@@ -76,29 +80,25 @@ def performance_parts(model) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, 
         deps=("daily_performance_counts", "daily_score_histogram", "daily_confusion_counts"),
         compute=_compute,
     )
-    checks = (
+
+    def reference(w: Window) -> dict:
+        return baseline_metrics(w.warehouse, w.model, _baseline_id(w))
+
+    checks = [
         StepCheck(
             "daily_performance",
             "performance",
-            "Realised key metrics (accuracy, recall, ROC AUC; MAE for regression) against "
-            "the baseline, judged on their confidence bound; needs min_labels labels.",
+            "Key metrics (accuracy, recall, ROC AUC; MAE for regression) against the "
+            "reference: worse at p < 0.001 (both sides' sampling error) and by the config's "
+            "drop threshold; needs min_labels labels.",
             _vs_baseline("realised"),
-        ),
-        StepCheck(
-            "daily_performance",
-            "estimated_performance",
-            "Confidence-based estimate (scores calibrated on the reference) against the "
-            "baseline: signals covariate-driven drops before labels arrive.",
-            _vs_baseline("estimated"),
         ),
         StepCheck(
             "daily_performance",
             "segment_performance",
             "Segment values clearly worse than the rest of the day (two-proportion test, "
-            "Benjamini-Hochberg, minimum labels and gap from the config).",
-            lambda w: segment_outcome(
-                _read(w), w.model, baseline_metrics(w.warehouse, w.model, _baseline_id(w))
-            ),
+            "Benjamini-Hochberg, gap thresholds) or than their own reference.",
+            lambda w: segment_outcome(_read(w), w.model, reference(w)),
         ),
         StepCheck(
             "daily_performance",
@@ -106,5 +106,23 @@ def performance_parts(model) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, 
             "The config's business rules on the day's realised metrics.",
             lambda w: business_outcome(_read(w), w.model),
         ),
-    )
-    return (asset,), checks
+    ]
+    if model.task.value == "binary_classification":
+        checks += [
+            StepCheck(
+                "daily_performance",
+                "estimated_performance",
+                "Confidence-based estimate of accuracy (scores calibrated on the reference) "
+                "against the same estimate on the reference: follows input-driven drops before "
+                "labels arrive; it cannot see concept drift.",
+                _vs_baseline("estimated"),
+            ),
+            StepCheck(
+                "daily_performance",
+                "calibration",
+                "Expected calibration error against the reference's: scores that stop meaning "
+                "the probabilities they meant signal concept or prior drift.",
+                lambda w: calibration_outcome(_read(w), w.model, reference(w)),
+            ),
+        ]
+    return (asset,), tuple(checks)
