@@ -120,6 +120,27 @@ def _reference_for(reference: pd.DataFrame, hour_of_day: int | None):
     return chosen
 
 
+def _drift_of(cb, ref: np.ndarray, cur: np.ndarray, ranges: pd.DataFrame):
+    """``column_drift`` of one column, with what numeric columns also need.
+
+    Numeric columns pass their bin edges, the range seen on both sides (the reference's and the
+    period's min and max close the open tail bins) and the baseline std as the effect scale; a
+    constant reference column (std 0 or unknown) measures the effect in raw units.
+    """
+    if not cb.column.is_numeric:
+        return column_drift(cb.column.kind.value, ref, cur)
+    seen = ranges[ranges["column_name"] == cb.column.name]
+    return column_drift(
+        cb.column.kind.value,
+        ref,
+        cur,
+        edges=cb.edges,
+        low=min([cb.low, *seen["low"].dropna().tolist()]),
+        high=max([cb.high, *seen["high"].dropna().tolist()]),
+        scale=cb.std or 1.0,
+    )
+
+
 def _period_drift(
     model: ModelConfig,
     baseline: Baseline,
@@ -159,13 +180,7 @@ def _period_drift(
                 }
             )
             continue
-        kwargs = {}
-        if cb.column.is_numeric:
-            seen = ranges[ranges["column_name"] == name]
-            low = min([cb.low] + seen["low"].dropna().tolist())
-            high = max([cb.high] + seen["high"].dropna().tolist())
-            kwargs = {"edges": cb.edges, "low": low, "high": high, "scale": cb.std or 1.0}
-        result = column_drift(cb.column.kind.value, ref, cur, **kwargs)
+        result = _drift_of(cb, ref, cur, ranges)
         results.append(result)
         result_rows.append(
             base
@@ -391,16 +406,7 @@ def compute_segment_drift(
                     }
                 )
                 continue
-            kwargs = {}
-            if cb.column.is_numeric:
-                seen = period_ranges[period_ranges["column_name"] == column]
-                kwargs = {
-                    "edges": cb.edges,
-                    "low": min([cb.low] + seen["low"].dropna().tolist()),
-                    "high": max([cb.high] + seen["high"].dropna().tolist()),
-                    "scale": cb.std or 1.0,
-                }
-            result = column_drift(cb.column.kind.value, ref, cur, **kwargs)
+            result = _drift_of(cb, ref, cur, period_ranges)
             results.append(result)
             rows.append(
                 ident

@@ -132,6 +132,31 @@ def _histogram_metrics(model: ModelConfig, hist: pd.DataFrame, calibration: pd.D
     return realised, estimated
 
 
+def reliability_rows(hist: pd.DataFrame) -> list[dict]:
+    """The reliability table of labelled scores on 10 bins: count, mean score, positive rate."""
+    labelled = hist[hist["label_state"].isin(["positive", "negative"])]
+    if labelled.empty:
+        return []
+    decile = labelled["score_bin"] // 10
+    grouped = (
+        labelled.assign(
+            decile=decile, positives=labelled["n"].where(labelled["label_state"] == "positive", 0)
+        )
+        .groupby("decile")[["n", "sum_score", "positives"]]
+        .sum()
+    )
+    return [
+        {
+            "scores": f"{d / 10:.1f}-{(d + 1) / 10:.1f}",
+            "n": int(r.n),
+            "mean_score": round(r.sum_score / r.n, 4),
+            "positive_rate": round(r.positives / r.n, 4),
+        }
+        for d, r in grouped.iterrows()
+        if r.n
+    ]
+
+
 def compute_performance(
     warehouse: Warehouse,
     model: ModelConfig,

@@ -355,3 +355,21 @@ def test_only_binary_models_get_score_based_checks(world):
     assert ("fraud_detector", "calibration") in checks
     assert ("demand_forecaster", "estimated_performance") not in checks
     assert ("demand_forecaster", "calibration") not in checks
+
+
+def test_reliability_rows_from_the_score_histogram():
+    from modelmon_dagster.performance import reliability_rows
+
+    hist = pd.DataFrame(
+        [
+            ("positive", 95, 3, 2.85),
+            ("negative", 95, 1, 0.95),
+            ("negative", 5, 4, 0.2),
+            ("unlabelled", 50, 100, 50.0),
+        ],
+        columns=["label_state", "score_bin", "n", "sum_score"],
+    )
+    assert reliability_rows(hist) == [
+        {"scores": "0.0-0.1", "n": 4, "mean_score": 0.05, "positive_rate": 0.0},
+        {"scores": "0.9-1.0", "n": 4, "mean_score": 0.95, "positive_rate": 0.75},
+    ]

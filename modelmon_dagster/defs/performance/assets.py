@@ -14,6 +14,7 @@ from modelmon_dagster.performance import (
     calibration_outcome,
     compute_performance,
     performance_outcome,
+    reliability_rows,
     segment_outcome,
 )
 
@@ -39,6 +40,13 @@ def _compute(w: Window) -> dict:
     )
     overall = frame[frame["segment_column"] == ALL]
     meta = {"rows_written": dg.MetadataValue.int(written)}
+    if w.model.task.value == "binary_classification":
+        hist = w.warehouse.query_df(
+            "SELECT label_state, score_bin, n, sum_score FROM daily_score_histogram "
+            "WHERE model_name = :m AND day_start >= :s AND day_start < :e",
+            {"m": w.model.name, "s": w.start, "e": w.end},
+        )
+        meta["reliability"] = dg.MetadataValue.json(reliability_rows(hist))
     if not overall.empty:
         meta["coverage"] = dg.MetadataValue.float(round(float(overall["coverage"].iloc[0]), 4))
         meta["n_labelled"] = dg.MetadataValue.int(int(overall["n_labelled"].iloc[0]))
