@@ -141,6 +141,19 @@ def _drift_of(cb, ref: np.ndarray, cur: np.ndarray, ranges: pd.DataFrame):
     )
 
 
+def _decide(results: list, rows: list[dict], t, alpha: float) -> None:
+    """Mark ``rows`` (one per result) drifted and graded: BH at ``alpha`` across all of them,
+    effect at least ``drift_effect_warn`` (WARN) or ``drift_effect_error`` (ERROR).
+    """
+    if not results:
+        return
+    for flag in flag_drift(results, alpha=alpha, min_effect=t.drift_effect_warn):
+        row = rows[flag.column]
+        row["adjusted_p"], row["drifted"] = flag.adjusted_p, flag.drifted
+        if flag.drifted:
+            row["severity"] = "ERROR" if row["effect_size"] >= t.drift_effect_error else "WARN"
+
+
 def _period_drift(
     model: ModelConfig,
     baseline: Baseline,
@@ -196,14 +209,7 @@ def _period_drift(
                 "max_binning_error": result.max_binning_error,
             }
         )
-    if results:
-        flags = flag_drift(results, alpha=alpha, min_effect=t.drift_effect_warn)
-        for flag in flags:
-            row = result_rows[flag.column]
-            row["adjusted_p"] = flag.adjusted_p
-            row["drifted"] = flag.drifted
-            if flag.drifted:
-                row["severity"] = "ERROR" if row["effect_size"] >= t.drift_effect_error else "WARN"
+    _decide(results, result_rows, t, alpha)
     return rows + result_rows
 
 
@@ -419,14 +425,7 @@ def compute_segment_drift(
                     "psi": result.psi,
                 }
             )
-        if results:
-            for flag in flag_drift(results, alpha=t.fdr_alpha, min_effect=t.drift_effect_warn):
-                row = rows[flag.column]
-                row["adjusted_p"], row["drifted"] = flag.adjusted_p, flag.drifted
-                if flag.drifted:
-                    row["severity"] = (
-                        "ERROR" if row["effect_size"] >= t.drift_effect_error else "WARN"
-                    )
+        _decide(results, rows, t, t.fdr_alpha)
         out += rows
     return pd.DataFrame(out).reindex(columns=schema.column_names) if out else empty
 
