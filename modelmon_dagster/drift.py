@@ -142,8 +142,10 @@ def _drift_of(cb, ref: np.ndarray, cur: np.ndarray, ranges: pd.DataFrame):
 
 
 def _decide(results: list, rows: list[dict], t, alpha: float) -> None:
-    """Mark ``rows`` (one per result) drifted and graded: BH at ``alpha`` across all of them,
-    effect at least ``drift_effect_warn`` (WARN) or ``drift_effect_error`` (ERROR).
+    """Mark ``rows`` (one per result) drifted and graded.
+
+    Drifted: rejected by BH at ``alpha`` across all of them and an effect of at least
+    ``drift_effect_warn`` (WARN); ERROR from ``drift_effect_error``.
     """
     if not results:
         return
