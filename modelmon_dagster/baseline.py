@@ -4,6 +4,7 @@ No Dagster here. The hourly aggregates bin every monitored column on these edges
 from different hours and days add up and compare directly with the reference.
 """
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -474,14 +475,49 @@ def _load(warehouse: Warehouse, model: ModelConfig, where: str, params: dict, wh
     return Baseline(model.name, baseline_id, version, tuple(columns))
 
 
+def served_versions(warehouse: Warehouse, model: ModelConfig, start, end) -> dict[dt.datetime, str]:
+    """Per hour of ``[start, end)`` with predictions, the model version that served most."""
+    table = raw_predictions_table(model).name
+    if not warehouse.table_exists(table):
+        return {}
+    frame = warehouse.query_df(
+        f'SELECT partition_hour, model_version, count(*) AS n FROM "{table}" '
+        "WHERE partition_hour >= :s AND partition_hour < :e "
+        "GROUP BY partition_hour, model_version",
+        {"s": start, "e": end},
+    )
+    out = {}
+    for hour, rows in frame.groupby("partition_hour"):
+        top = rows.sort_values(["n", "model_version"], ascending=[False, True]).iloc[0]
+        out[pd.Timestamp(hour).to_pydatetime()] = str(top["model_version"])
+    return out
+
+
+def baseline_for_version(
+    warehouse: Warehouse, model: ModelConfig, version: str | None, warn: Callable[[str], None]
+) -> Baseline:
+    """The baseline of ``version`` (the default version's when None).
+
+    A version without a baseline of its own falls back to the default version's baseline and
+    says so through ``warn``: its histograms stay comparable with earlier hours, and the
+    baseline's ``model_version`` shows which version it describes.
+    """
+    if version is None or version == model.baseline.model_version:
+        return load_baseline(warehouse, model)
+    try:
+        return load_baseline(warehouse, model, version)
+    except BaselineMissingError:
+        warn(
+            f"{model.name}: no baseline for served version {version!r}; judged against the "
+            f"default {model.baseline.model_version!r} baseline"
+        )
+        return load_baseline(warehouse, model)
+
+
 def baseline_for_window(
     warehouse: Warehouse, model: ModelConfig, start, end, warn: Callable[[str], None]
 ) -> Baseline:
-    """The baseline of the model version that served most of ``[start, end)``'s predictions.
-
-    A version without a configured baseline falls back to the default version's baseline and
-    says so through ``warn``: its histograms stay comparable with earlier hours.
-    """
+    """The baseline of the model version that served most of ``[start, end)``'s predictions."""
     table = raw_predictions_table(model).name
     served = (
         warehouse.query_df(
@@ -494,16 +530,31 @@ def baseline_for_window(
         else None
     )
     version = None if served is None or served.empty else str(served["model_version"].iloc[0])
-    if version is None or version == model.baseline.model_version:
-        return load_baseline(warehouse, model)
-    try:
-        return load_baseline(warehouse, model, version)
-    except BaselineMissingError:
-        warn(
-            f"{model.name}: no baseline for served version {version!r}; binning on the "
-            f"default {model.baseline.model_version!r} baseline"
-        )
-        return load_baseline(warehouse, model)
+    return baseline_for_version(warehouse, model, version, warn)
+
+
+def baselines_by_hour(
+    warehouse: Warehouse,
+    model: ModelConfig,
+    hours: list[dt.datetime],
+    warn: Callable[[str], None],
+) -> dict[dt.datetime, Baseline]:
+    """Each hour's baseline (that of the version serving most of it; default if none served)."""
+    if not hours:
+        return {}
+    served = served_versions(warehouse, model, min(hours), max(hours) + dt.timedelta(hours=1))
+    warned: set[str] = set()
+
+    def warn_once(message: str) -> None:
+        if message not in warned:
+            warned.add(message)
+            warn(message)
+
+    by_version = {
+        version: baseline_for_version(warehouse, model, version, warn_once)
+        for version in {served.get(h) for h in hours}
+    }
+    return {h: by_version[served.get(h)] for h in hours}
 
 
 def reference_histogram(

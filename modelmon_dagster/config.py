@@ -104,6 +104,9 @@ class Thresholds:
     unseen_category_rate_warn: float = 0.01
     volume_ratio_warn: float = 0.5
     volume_ratio_error: float = 0.25
+    # A volume ratio alone flags noise at low traffic: the count must also be improbable under
+    # a Poisson law at this one-sided significance.
+    volume_significance: float = 1e-3
     fdr_alpha: float = 0.05
     # Delayed-label performance: absolute drops of accuracy / recall / ROC AUC (relative rise
     # of MAE for regression) against the baseline, judged on the confidence interval.
@@ -112,6 +115,11 @@ class Thresholds:
     segment_gap_warn: float = 0.10
     segment_gap_error: float = 0.20
     min_labels: float = 100
+    # A day is worse than the reference only at this one-sided significance (both sides'
+    # sampling error counted) and when the drop also reaches performance_drop_*.
+    performance_significance: float = 1e-3
+    # Expected calibration error above the reference's by more than this: WARN.
+    calibration_ece_rise_warn: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,12 @@ class BusinessRule:
     max: float | None = None
     min: float | None = None
     severity: str = "ERROR"
+
+    def breaks(self, value: float) -> bool:
+        """Whether ``value`` of the metric lies outside the rule's bounds (bounds included)."""
+        return (self.max is not None and value > self.max) or (
+            self.min is not None and value < self.min
+        )
 
     def describe(self) -> str:
         """E.g. ``fpr <= 0.05``."""
@@ -268,8 +282,9 @@ def _parse_thresholds(raw: Any, where: str) -> Thresholds:
             raise ConfigError(f"{where}: {warn} must not exceed {error}")
     if thresholds.volume_ratio_error > thresholds.volume_ratio_warn:
         raise ConfigError(f"{where}: volume_ratio_error must not exceed volume_ratio_warn")
-    if not 0 < thresholds.fdr_alpha < 1:
-        raise ConfigError(f"{where}: fdr_alpha must lie in (0, 1)")
+    for key in ("fdr_alpha", "volume_significance", "performance_significance"):
+        if not 0 < getattr(thresholds, key) < 1:
+            raise ConfigError(f"{where}: {key} must lie in (0, 1)")
     return thresholds
 
 

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from modelmon_dagster.blocked import blocked_in
 from modelmon_dagster.defs.aggregates.assets import PythonAsset, StepCheck, Window
 from modelmon_dagster.drift import (
     FEATURE_ROLES,
@@ -52,15 +53,32 @@ def _compute(grain: str):
     return compute
 
 
+def _by_period(frame: pd.DataFrame, time_col: str, periods) -> dict[str, pd.DataFrame]:
+    """Split a range's rows by partition (a partition without rows gets an empty frame)."""
+    starts = pd.to_datetime(frame[time_col]) if len(frame) else pd.Series(dtype="datetime64[us]")
+    return {p.key: frame[starts == pd.Timestamp(p.start)] for p in periods}
+
+
 def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> StepCheck:
-    def evaluate(w: Window):
+    def evaluate_range(w: Window) -> dict:
         time_col = TIME_COLUMN[grain]
-        frame = w.warehouse.query_df(
-            f"SELECT * FROM {drift_table(grain).name} WHERE model_name = :m "
-            f"AND {time_col} >= :s AND {time_col} < :e",
-            {"m": w.model.name, "s": w.start, "e": w.end},
+        table = drift_table(grain)
+        frame = (
+            w.warehouse.query_df(
+                f"SELECT * FROM {table.name} WHERE model_name = :m "
+                f"AND {time_col} >= :s AND {time_col} < :e",
+                {"m": w.model.name, "s": w.start, "e": w.end},
+            )
+            if w.warehouse.table_exists(table.name)
+            else pd.DataFrame(columns=table.column_names)
         )
-        return drift_outcome(frame, name, roles)
+        blocked = blocked_in(w.warehouse, w.model.name, w.start, w.end) if grain == "hourly" else {}
+        return {
+            p.key: drift_outcome(rows, name, roles, blocked.get(p.start, {}))
+            for p, rows in zip(
+                w.periods, _by_period(frame, time_col, w.periods).values(), strict=True
+            )
+        }
 
     t = "drift_effect_warn / drift_effect_error"
     return StepCheck(
@@ -68,9 +86,10 @@ def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> St
         name=name,
         description=(
             f"{what} drifted from the baseline: significant after Benjamini-Hochberg control "
-            f"and an effect size (W1/std or Cramér's V) at or above the config's {t}."
+            f"and an effect size (W1/std or Cramér's V) at or above the config's {t}. "
+            "Look at the columns listed in the metadata and at daily_column_drift."
         ),
-        evaluate=evaluate,
+        evaluate_range=evaluate_range,
     )
 
 
@@ -100,17 +119,21 @@ def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, .
     return (asset,), tuple(checks)
 
 
-def _segment_evaluate(w: Window):
+def _segment_evaluate(w: Window) -> dict:
+    table = segment_drift_table()
     rows = (
         w.warehouse.query_df(
-            f"SELECT * FROM {segment_drift_table().name} WHERE model_name = :m "
+            f"SELECT * FROM {table.name} WHERE model_name = :m "
             "AND day_start >= :s AND day_start < :e",
             {"m": w.model.name, "s": w.start, "e": w.end},
         )
-        if w.warehouse.table_exists(segment_drift_table().name)
-        else pd.DataFrame(columns=segment_drift_table().column_names)
+        if w.warehouse.table_exists(table.name)
+        else pd.DataFrame(columns=table.column_names)
     )
-    return segment_drift_outcome(rows)
+    return {
+        key: segment_drift_outcome(day_rows, w.model)
+        for key, day_rows in _by_period(rows, "day_start", w.periods).items()
+    }
 
 
 SEGMENT_DRIFT_CHECK = StepCheck(
@@ -120,7 +143,7 @@ SEGMENT_DRIFT_CHECK = StepCheck(
         "Drift inside each value of the config's segment columns, against that segment's own "
         "reference; Benjamini-Hochberg across all segment values and columns of the day."
     ),
-    evaluate=_segment_evaluate,
+    evaluate_range=_segment_evaluate,
 )
 
 
