@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from modelmon_dagster.alerting.config import AlertingConfig, AlertingConfigError, parse_alerting
+
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Names the pipeline itself uses as columns or key parts; a feature may not take them.
 RESERVED_NAMES = frozenset(
@@ -181,6 +183,7 @@ class ModelConfig:
     positive_class: str | None = None
     segments: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
 
     @property
     def baselines(self) -> tuple[Baseline, ...]:
@@ -341,6 +344,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             "baselines",
             "thresholds",
             "business_rules",
+            "alerting",
         },
         where,
     )
@@ -444,7 +448,16 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         baseline=baseline,
         extra_baselines=extra,
         thresholds=_parse_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
+        alerting=_parse_alerting(raw.get("alerting"), where),
     )
+
+
+def _parse_alerting(raw: Any, where: str) -> AlertingConfig:
+    # The schema lives with the alerting package (modelmon_dagster/alerting/config.py).
+    try:
+        return parse_alerting(raw, where)
+    except AlertingConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_config(raw: Any, source_path: Path | None = None) -> MonitoringConfig:
