@@ -54,8 +54,10 @@ def _judged_against(check):
         description = outcome.description
         if fallback:
             metadata["baseline_fallback"] = fallback
-            description = f"{description} [judged against the {baseline.model_version} baseline: "
-            description += "the served version has none]"
+            description += (
+                f" [reference: the {baseline.model_version} baseline, as the served version "
+                "has none of its own]"
+            )
         return replace(outcome, metadata=metadata, description=description)
 
     return evaluate
