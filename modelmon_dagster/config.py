@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from modelmon_dagster.remediation.settings import RemediationConfig, parse_remediation
+
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Names the pipeline itself uses as columns or key parts; a feature may not take them.
 RESERVED_NAMES = frozenset(
@@ -167,6 +169,11 @@ class ModelConfig:
     positive_class: str | None = None
     segments: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # The ``remediation:`` mapping (modelmon_dagster/remediation/settings.py); left out of
+    # equality and hashing, which key per-model caches by what shapes the monitoring.
+    remediation: RemediationConfig = field(
+        default_factory=RemediationConfig.disabled, compare=False
+    )
 
     @property
     def baselines(self) -> tuple[Baseline, ...]:
@@ -326,6 +333,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             "baselines",
             "thresholds",
             "business_rules",
+            "remediation",
         },
         where,
     )
@@ -429,7 +437,15 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         baseline=baseline,
         extra_baselines=extra,
         thresholds=_parse_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
+        remediation=_parse_remediation(raw.get("remediation"), where, task),
     )
+
+
+def _parse_remediation(raw: Any, where: str, task: Task) -> RemediationConfig:
+    try:
+        return parse_remediation(raw, f"{where}.remediation", task.value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_config(raw: Any, source_path: Path | None = None) -> MonitoringConfig:

@@ -81,6 +81,10 @@ class Trigger:
         """The same trigger with another reason."""
         return replace(self, reason=reason)
 
+    def because(self, decision: str) -> "Trigger":
+        """The trigger with a decision as its reason, the original reason kept after it."""
+        return self.with_reason(f"{decision}; trigger: {self.reason}" if self.reason else decision)
+
 
 @dataclass(frozen=True)
 class TimeWindow:
