@@ -95,9 +95,12 @@ class Guardrails(_Strict):
     daily_cap: dict[Action, int] = {Action.RETRAIN: 2, Action.ROLLBACK: 3}
     horizon_hours: float = Field(72.0, gt=0)
     flap_window_hours: float = Field(72.0, gt=0)
-    recovery_hours: float = Field(36.0, gt=0)
+    # Health must recover (the triggering check passes on a later partition) within this time
+    # after the action completed, else the policy escalates. A retrain's check is judged on
+    # labels: keep its recovery time above the label delay.
+    recovery_hours: dict[Action, float] = {Action.RETRAIN: 96.0, Action.ROLLBACK: 12.0}
 
-    @field_validator("cooldown_hours", "daily_cap")
+    @field_validator("cooldown_hours", "daily_cap", "recovery_hours")
     @classmethod
     def _non_negative(cls, value: dict) -> dict:
         for action, number in value.items():
