@@ -19,7 +19,13 @@ from modelmon_dagster.config import FeatureType, ModelConfig
 from modelmon_dagster.ingest.tables import raw_predictions_table
 from modelmon_dagster.monitored import MonitoredColumn, monitored_columns
 from modelmon_dagster.stats.binning import bin_index, quantile_bin_edges, top_k_categories
-from modelmon_dagster.warehouse import TableSchema, Warehouse
+from modelmon_dagster.stats.performance import (
+    expected_calibration_error,
+    expected_confusion,
+    performance_metrics,
+    reliability_table,
+)
+from modelmon_dagster.warehouse import Replacement, TableSchema, Warehouse
 
 BASELINE_BINS = TableSchema(
     "baseline_bins",
@@ -34,6 +40,8 @@ BASELINE_BINS = TableSchema(
         ("upper_edge", "DOUBLE PRECISION"),
         ("category", "VARCHAR"),
         ("reference_count", "BIGINT"),
+        # NULL: built by the baseline asset from the config; "registry": from a holdout
+        ("origin", "VARCHAR"),
     ),
 )
 BASELINE_COLUMNS = TableSchema(
@@ -51,6 +59,7 @@ BASELINE_COLUMNS = TableSchema(
         ("std", "DOUBLE PRECISION"),
         ("min_value", "DOUBLE PRECISION"),
         ("max_value", "DOUBLE PRECISION"),
+        ("origin", "VARCHAR"),
     ),
 )
 BASELINE_PERFORMANCE = TableSchema(
@@ -64,6 +73,7 @@ BASELINE_PERFORMANCE = TableSchema(
         ("metric", "VARCHAR"),
         ("value", "DOUBLE PRECISION"),
         ("n", "BIGINT"),
+        ("origin", "VARCHAR"),
     ),
 )
 BASELINE_SEGMENT_BINS = TableSchema(
@@ -76,6 +86,7 @@ BASELINE_SEGMENT_BINS = TableSchema(
         ("column_name", "VARCHAR"),
         ("bin_index", "INTEGER"),
         ("reference_count", "BIGINT"),
+        ("origin", "VARCHAR"),
     ),
 )
 BASELINE_CALIBRATION = TableSchema(
@@ -85,10 +96,15 @@ BASELINE_CALIBRATION = TableSchema(
         ("baseline_id", "VARCHAR"),
         ("score_bin", "INTEGER"),
         ("calibrated_p", "DOUBLE PRECISION"),
+        ("origin", "VARCHAR"),
     ),
 )
 SCORE_BINS = 100  # equal-width bins of [0, 1], as daily_score_histogram
 OTHER_CATEGORY = "__other__"
+REGISTRY_ORIGIN = "registry"
+# The rows a rebuild of the config's baselines replaces: registry-built baselines (new versions,
+# from their holdout) are left alone.
+CONFIG_BASELINE_ROWS = "model_name = :model_name AND origin IS NULL"
 
 
 @dataclass(frozen=True)
@@ -570,3 +586,152 @@ def reference_histogram(
         "WHERE model_name = :m AND baseline_id = :b AND (hour_of_day IS NULL OR hour_of_day = :h)",
         {"m": model_name, "b": baseline_id, "h": -1 if hour_of_day is None else hour_of_day},
     )
+
+
+def performance_rows(
+    model: ModelConfig, baseline_id: str, version: str, frame: pd.DataFrame, calibration
+) -> list[dict]:
+    """Reference performance, overall and per segment value, with the counts behind it.
+
+    Also the confidence-based estimate on the reference itself (``estimated_*``): the daily
+    estimate is compared with it, so the estimator's own bias cancels out.
+    """
+    is_regression = model.task.value == "regression"
+    label_col = "label_value" if is_regression else "label_text"
+    pred_col = "prediction_value" if is_regression else "prediction_label"
+    if label_col not in frame.columns:
+        return []
+    labelled = frame[(frame["status"] == "ok") & frame[label_col].notna()]
+    scopes = [("__all__", "__all__", labelled)]
+    for segment in model.segments:
+        column = model.feature(segment).column
+        for value, rows in labelled.groupby(labelled[column].astype("string")):
+            scopes.append((segment, str(value), rows))
+    out = []
+    binary = model.task.value == "binary_classification"
+    for seg_col, seg_val, rows in scopes:
+        values = performance_metrics(
+            model,
+            rows[label_col].to_numpy(),
+            rows[pred_col].to_numpy(),
+            rows["score"].to_numpy() if binary else None,
+        )
+        if binary and len(rows):
+            truth = (rows[label_col] == model.positive_class).to_numpy(dtype=float)
+            n, sums, hits = reliability_table(rows["score"].to_numpy(dtype=float), truth)
+            values["ece"] = expected_calibration_error(n, sums, hits)
+        if seg_col == "__all__" and binary and calibration.num_rows:
+            cal = calibration.to_pandas().set_index("score_bin")["calibrated_p"]
+            bins = np.minimum((frame["score"].dropna() * 100).astype(int), 99)
+            counts = bins.value_counts().reindex(range(100), fill_value=0)
+            estimate = expected_confusion(
+                counts, cal.reindex(range(100)).to_numpy(), np.arange(100) >= 50
+            )
+            values |= {f"estimated_{k}": v for k, v in estimate.items()}
+        out += [
+            {
+                "model_name": model.name,
+                "baseline_id": baseline_id,
+                "model_version": version,
+                "segment_column": seg_col,
+                "segment_value": seg_val,
+                "metric": name,
+                "value": value,
+                "n": len(rows),
+            }
+            for name, value in values.items()
+        ]
+    return out
+
+
+@dataclass(frozen=True)
+class BaselineRows:
+    """Everything one model version's baseline writes: the five tables' rows."""
+
+    baseline: Baseline
+    bins: pa.Table
+    columns: pa.Table
+    segments: pa.Table
+    calibration: pa.Table
+    performance: list[dict]
+
+    def replacements(self, where: str, params: dict) -> list[Replacement]:
+        """One replacement per table, all selecting ``where``."""
+        perf = _to_arrow(self.performance, BASELINE_PERFORMANCE)
+        return [
+            Replacement(BASELINE_BINS, where, params, rows=self.bins),
+            Replacement(BASELINE_COLUMNS, where, params, rows=self.columns),
+            Replacement(BASELINE_PERFORMANCE, where, params, rows=perf),
+            Replacement(BASELINE_SEGMENT_BINS, where, params, rows=self.segments),
+            Replacement(BASELINE_CALIBRATION, where, params, rows=self.calibration),
+        ]
+
+
+def baseline_rows(
+    model: ModelConfig, frame: pd.DataFrame, baseline_id: str, spec: BaselineSpec
+) -> BaselineRows:
+    """Bins, moments, segment references, calibration and performance of a reference frame.
+
+    ``frame`` holds rows as in the raw predictions table, with ``label_text`` /
+    ``label_value`` joined (see :func:`with_labels`) when the reference has labels.
+    """
+    fixed = build_baseline(model, frame, baseline_id, spec)
+    bins, columns = baseline_tables(fixed, frame)
+    calibration = calibration_table(model, fixed, frame)
+    return BaselineRows(
+        baseline=fixed,
+        bins=bins,
+        columns=columns,
+        segments=segment_reference_table(model, fixed, frame),
+        calibration=calibration,
+        performance=performance_rows(model, baseline_id, spec.model_version, frame, calibration),
+    )
+
+
+def _with_origin(table: pa.Table, origin: str) -> pa.Table:
+    index = table.schema.get_field_index("origin")
+    return table.set_column(index, "origin", pa.array([origin] * table.num_rows, pa.string()))
+
+
+def write_version_baseline(
+    warehouse: Warehouse, model: ModelConfig, version: str, reference: pd.DataFrame
+) -> str:
+    """Build and store the baseline of a registry-created version from its holdout rows.
+
+    ``reference`` holds the holdout rows with *this version's* predictions in
+    ``prediction_label`` / ``prediction_value`` / ``score`` and the labels joined. The rows are
+    marked ``origin = 'registry'``, so rebuilding the config's baselines leaves them alone;
+    lookups by version (:func:`load_baseline`, :func:`baseline_for_window`) find them like any
+    other. The id is content-addressed (version, rows, predictions, binning settings), so
+    writing the same holdout twice replaces the same rows.
+
+    Returns
+    -------
+    str
+        The baseline id.
+    """
+    content = pd.util.hash_pandas_object(
+        reference[["prediction_id", "prediction_label", "prediction_value", "score"]].astype(str),
+        index=False,
+    )
+    digest = hashlib.sha256(content.to_numpy().tobytes()).hexdigest()[:12]
+    spec = BaselineSpec(
+        model_version=version,
+        reference_predictions=f"registry holdout of {model.name} {version}",
+        numeric_bins=model.baseline.numeric_bins,
+        top_k_categories=model.baseline.top_k_categories,
+    )
+    baseline_id = baseline_id_for(model, spec, [digest])
+    rows = baseline_rows(model, reference.assign(status="ok"), baseline_id, spec)
+    marked = BaselineRows(
+        baseline=rows.baseline,
+        bins=_with_origin(rows.bins, REGISTRY_ORIGIN),
+        columns=_with_origin(rows.columns, REGISTRY_ORIGIN),
+        segments=_with_origin(rows.segments, REGISTRY_ORIGIN),
+        calibration=_with_origin(rows.calibration, REGISTRY_ORIGIN),
+        performance=[r | {"origin": REGISTRY_ORIGIN} for r in rows.performance],
+    )
+    where = "model_name = :model_name AND baseline_id = :baseline_id"
+    params = {"model_name": model.name, "baseline_id": baseline_id}
+    warehouse.replace_many(marked.replacements(where, params))
+    return baseline_id

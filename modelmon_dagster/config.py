@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from modelmon_dagster.alerting.config import AlertingConfig, AlertingConfigError, parse_alerting
+from modelmon_dagster.remediation.settings import RemediationConfig, parse_remediation
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Names the pipeline itself uses as columns or key parts; a feature may not take them.
@@ -184,6 +185,11 @@ class ModelConfig:
     segments: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    # The ``remediation:`` mapping (modelmon_dagster/remediation/settings.py); left out of
+    # equality and hashing, which key per-model caches by what shapes the monitoring.
+    remediation: RemediationConfig = field(
+        default_factory=RemediationConfig.disabled, compare=False
+    )
 
     @property
     def baselines(self) -> tuple[Baseline, ...]:
@@ -345,6 +351,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             "thresholds",
             "business_rules",
             "alerting",
+            "remediation",
         },
         where,
     )
@@ -449,7 +456,16 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         extra_baselines=extra,
         thresholds=_parse_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
         alerting=_parse_alerting(raw.get("alerting"), where),
+        remediation=_parse_remediation(raw.get("remediation"), where, task),
     )
+
+
+def _parse_remediation(raw: Any, where: str, task: Task) -> RemediationConfig:
+    # The schema lives with the remediation package (modelmon_dagster/remediation/settings.py).
+    try:
+        return parse_remediation(raw, f"{where}.remediation", task.value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _parse_alerting(raw: Any, where: str) -> AlertingConfig:
