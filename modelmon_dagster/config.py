@@ -499,17 +499,34 @@ def _parse_alerting(raw: Any, where: str) -> AlertingConfig:
         raise ConfigError(str(exc)) from None
 
 
-def parse_config(raw: Any, source_path: Path | None = None) -> MonitoringConfig:
-    """Validate a parsed YAML document and return the config it describes."""
-    raw = _check_keys(raw, {"partitions", "models"}, "config")
-    partitions = _check_keys(_require(raw, "partitions", "config"), {"start_date"}, "partitions")
-    start_raw = _require(partitions, "start_date", "partitions")
+RELATIVE_START = re.compile(r"^-(\d{1,4})d$")
+
+
+def _start_date(raw: Any, today: dt.date | None) -> dt.datetime:
+    """``YYYY-MM-DD``, or ``-Nd``: N days before today (UTC; for demos and trials)."""
+    text = str(raw)
+    relative = RELATIVE_START.match(text)
+    if relative:
+        today = today or dt.datetime.now(dt.UTC).date()
+        return dt.datetime.combine(today - dt.timedelta(days=int(relative[1])), dt.time())
     try:
-        start = dt.datetime.combine(dt.date.fromisoformat(str(start_raw)), dt.time())
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
     except ValueError:
         raise ConfigError(
-            f"partitions.start_date: {start_raw!r} is not a YYYY-MM-DD date"
+            f"partitions.start_date: {raw!r} is not a YYYY-MM-DD date or -Nd (days before today)"
         ) from None
+
+
+def parse_config(
+    raw: Any, source_path: Path | None = None, today: dt.date | None = None
+) -> MonitoringConfig:
+    """Validate a parsed YAML document and return the config it describes.
+
+    ``today`` fixes the date a relative ``start_date`` counts from (default: today, UTC).
+    """
+    raw = _check_keys(raw, {"partitions", "models"}, "config")
+    partitions = _check_keys(_require(raw, "partitions", "config"), {"start_date"}, "partitions")
+    start = _start_date(_require(partitions, "start_date", "partitions"), today)
     models_raw = _require(raw, "models", "config")
     if not isinstance(models_raw, list) or not models_raw:
         raise ConfigError("models: expected a non-empty list")
@@ -521,8 +538,8 @@ def parse_config(raw: Any, source_path: Path | None = None) -> MonitoringConfig:
     return MonitoringConfig(partitions_start=start, models=models, source_path=source_path)
 
 
-def load_config(path: str | Path) -> MonitoringConfig:
-    """Read and validate the YAML config at ``path``."""
+def load_config(path: str | Path, today: dt.date | None = None) -> MonitoringConfig:
+    """Read and validate the YAML config at ``path`` (``today``: see :func:`parse_config`)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -531,6 +548,6 @@ def load_config(path: str | Path) -> MonitoringConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     try:
-        return parse_config(raw, source_path=path)
+        return parse_config(raw, source_path=path, today=today)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -168,10 +168,11 @@ def _period_drift(
     t = model.thresholds
     rows, results, result_rows = [], [], []
     references = _reference_for(reference, hour_of_day)
+    by_column = dict(tuple(current.groupby("column_name")))
     for cb in baseline.columns:
         name = cb.column.name
         base = {"column_name": name, "column_role": cb.column.role, "kind": cb.column.kind.value}
-        cur_rows = current[current["column_name"] == name]
+        cur_rows = by_column.get(name, current.iloc[0:0])
         ref_rows, scope = references.get(name, (None, "all"))
         base["reference_scope"] = scope
         if cb.column.role in LABEL_ROLES and cur_rows.empty:
@@ -224,12 +225,18 @@ def compute_drift(
     if hist.empty:
         return pd.DataFrame(columns=schema.column_names)
     ranges = _ranges(warehouse, model, grain, start, end)
+    ranges_by_period = dict(tuple(ranges.groupby("period"))) if len(ranges) else {}
+    references: dict = {}  # (baseline, hour of day) -> rows: a range of days repeats them
     out = []
     for (period, baseline_id), current in hist.groupby(["period", "baseline_id"]):
         baseline = load_baseline_by_id(warehouse, model, baseline_id)
         hour_of_day = pd.Timestamp(period).hour if grain == "hourly" else None
-        reference = reference_histogram(warehouse, model.name, baseline_id, hour_of_day)
-        period_ranges = ranges[ranges["period"] == period]
+        if (baseline_id, hour_of_day) not in references:
+            references[(baseline_id, hour_of_day)] = reference_histogram(
+                warehouse, model.name, baseline_id, hour_of_day
+            )
+        reference = references[(baseline_id, hour_of_day)]
+        period_ranges = ranges_by_period.get(period, ranges.iloc[0:0])
         alpha = model.thresholds.fdr_alpha / PERIODS_PER_DAY[grain]
         for row in _period_drift(
             model, baseline, reference, current, period_ranges, hour_of_day, alpha

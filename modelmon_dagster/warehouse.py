@@ -70,6 +70,7 @@ class Warehouse:
         self.dialect = self.engine.dialect.name
         # Schemas this object has already created or extended (DDL checks cost a round trip).
         self._ensured: set[TableSchema] = set()
+        self._existing: set[str] = set()
         if self.dialect not in ("duckdb", "postgresql"):
             raise ValueError(f"unsupported warehouse dialect {self.dialect!r} ({url})")
 
@@ -229,6 +230,11 @@ class Warehouse:
             return conn.execute(sa.text(sql), dict(params or {})).scalar()
 
     def table_exists(self, table: str) -> bool:
-        """Whether ``table`` exists."""
+        """Whether ``table`` exists (a table once seen is remembered: tables are never dropped)."""
+        if table in self._existing:
+            return True
         with self.engine.connect() as conn:
-            return bool(self.table_columns(conn, table))
+            found = bool(self.table_columns(conn, table))
+        if found:
+            self._existing.add(table)
+        return found

@@ -1,5 +1,6 @@
 """Shared fixtures: real DuckDB files and a real PostgreSQL schema per test."""
 
+import datetime as dt
 import os
 import sys
 import uuid
@@ -70,9 +71,14 @@ def warehouse(warehouse_url):
     wh.dispose()
 
 
+# The demo config starts its partitions 9 days before today ("-9d"): tests fix "today" so their
+# dates (from 2026-11-16) are partitions whatever day they run.
+TESTS_TODAY = dt.date(2026, 11, 25)
+
+
 @pytest.fixture(scope="session")
 def demo_config():
-    return load_config(PROJECT_ROOT / "config" / "models.yaml")
+    return load_config(PROJECT_ROOT / "config" / "models.yaml", today=TESTS_TODAY)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 import copy
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ def with_change(change):
 
 
 def test_demo_config_loads_two_models_of_different_tasks():
-    config = load_config(PROJECT_ROOT / "config" / "models.yaml")
+    config = load_config(PROJECT_ROOT / "config" / "models.yaml", today=dt.date(2026, 11, 25))
     assert [m.name for m in config.models] == ["fraud_detector", "demand_forecaster"]
     fraud = config.model("fraud_detector")
     assert fraud.task is Task.BINARY_CLASSIFICATION
@@ -26,7 +27,26 @@ def test_demo_config_loads_two_models_of_different_tasks():
     assert fraud.feature("device_type").required is False
     assert fraud.thresholds.latency_p99_ms_error == 400
     assert config.model("demand_forecaster").task is Task.REGRESSION
-    assert config.partitions_start.isoformat() == "2026-11-16T00:00:00"
+    assert config.partitions_start.isoformat() == "2026-11-16T00:00:00"  # "-9d"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("2026-01-31", "2026-01-31"), ("-9d", "2026-11-16"), ("-0d", "2026-11-25")],
+)
+def test_start_date_is_a_date_or_days_before_today(raw, expected):
+    text = (PROJECT_ROOT / "config" / "models.yaml").read_text()
+    config = parse_config(
+        yaml.safe_load(text.replace('"-9d"', f'"{raw}"', 1)), today=dt.date(2026, 11, 25)
+    )
+    assert config.partitions_start == dt.datetime.fromisoformat(expected)
+
+
+@pytest.mark.parametrize("raw", ["9d", "-9", "yesterday", "2026-13-01"])
+def test_a_start_date_that_is_neither_is_rejected(raw):
+    text = (PROJECT_ROOT / "config" / "models.yaml").read_text()
+    with pytest.raises(ConfigError, match="start_date"):
+        parse_config(yaml.safe_load(text.replace('"-9d"', f'"{raw}"', 1)))
 
 
 @pytest.mark.parametrize(

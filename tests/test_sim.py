@@ -19,6 +19,7 @@ from modelmon_dagster.logformat import (
 from modelmon_dagster.registry import EmbeddedRegistry, Trigger
 from modelmon_dagster.registry.serving import ServedSpan, ServingPlan, publish_serving_plan
 from modelmon_dagster.sim import (
+    HOTFIX,
     AbruptDrift,
     ConceptDrift,
     ErrorBurst,
@@ -30,6 +31,7 @@ from modelmon_dagster.sim import (
     SimulationSummary,
     VolumeDrop,
     clean_scenarios,
+    demo_deploys,
     demo_scenarios,
     simulate,
 )
@@ -54,7 +56,7 @@ def day(d: int, hour: int = 0) -> dt.datetime:
 
 @pytest.fixture(scope="module")
 def config():
-    return load_config(CONFIG_PATH)
+    return load_config(CONFIG_PATH, today=dt.date(2026, 11, 25))
 
 
 def only(config, name):
@@ -358,8 +360,9 @@ def test_demand_error_burst_volume_drop_and_gradual_drift(tmp_path, config):
     normal = ((hour >= day(3, 6)) & (hour < day(3, 12))).sum()
     assert dropped / normal == pytest.approx(0.2, abs=0.06)
     temperature = preds.groupby(preds["ts"].dt.day)["temperature_c"].mean()
-    assert temperature.iloc[1] - temperature.iloc[0] == pytest.approx(1.0, abs=0.6)  # day 2
-    assert temperature.iloc[3] - temperature.iloc[0] == pytest.approx(5.0, abs=0.8)  # day 4
+    # +4 degC over days 2-10: on average +0.25 on day 2, +1.25 on day 4
+    assert temperature.iloc[1] - temperature.iloc[0] == pytest.approx(0.25, abs=0.6)  # day 2
+    assert temperature.iloc[3] - temperature.iloc[0] == pytest.approx(1.25, abs=0.6)  # day 4
 
 
 # -- outcome drift -------------------------------------------------------------------------------
@@ -559,7 +562,14 @@ def test_demo_preset_matches_its_documented_table():
     assert by_kind[(FRAUD, ConceptDrift)][0].start == day(5)
     assert by_kind[(FRAUD, ErrorBurst)][0].rate == 0.15
     assert by_kind[(DEMAND, ErrorBurst)][0].start == day(1, 20)
-    assert by_kind[(DEMAND, GradualDrift)][0].end == day(7)
+    # the bad deploy: errors and latency only on requests its version serves
+    hotfix = [s for s in scenarios if getattr(s, "version", None) == HOTFIX]
+    assert {type(s) for s in hotfix} == {ErrorBurst, LatencySpike}
+    assert all(s.start == day(8) and s.model_name == DEMAND for s in hotfix)
+    assert [(d.model_name, d.version, d.at) for d in demo_deploys(START)] == [
+        (DEMAND, HOTFIX, day(8))
+    ]
+    assert by_kind[(DEMAND, GradualDrift)][0].end == day(10)
     assert by_kind[(DEMAND, VolumeDrop)][0].factor == 0.2
     assert by_kind[(DEMAND, LabelDrift)][0].outcome_scale == 1.3
     # days 0-1 of fraud and day 0 of demand are clean

@@ -13,6 +13,8 @@ from modelmon_dagster.defs.metrics.assets import CHART_CHECKS, SYSTEM_HEALTH_CHE
 from modelmon_dagster.defs.partitions import daily_partitions, hourly_partitions, monthly_partitions
 from modelmon_dagster.defs.performance.assets import PERFORMANCE_ASSETS, performance_parts
 from modelmon_dagster.defs.performance.sensors import PERFORMANCE_JOB, build_late_label_sensor
+from modelmon_dagster.defs.remediation.jobs import build_escalation_job, build_remediation_jobs
+from modelmon_dagster.defs.remediation.sensors import build_remediation_sensor
 from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings, build_resources
 from modelmon_dagster.defs.review.assets import (
     REVIEW_JOB,
@@ -31,6 +33,8 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
     daily = daily_partitions(config.partitions_start)
     monthly = monthly_partitions(config.partitions_start)
     assets, jobs, schedules, baseline_keys, review_keys = [], [], [], [], []
+    checks_by_model: dict[str, list[dg.AssetCheckKey]] = {}
+    remediation_jobs = []
     for model in config.models:
         ingestion = build_ingestion_assets(model, hourly)
         baseline = build_baseline_asset(model)
@@ -64,7 +68,14 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
         )
         jobs += model_jobs
         schedules += model_schedules
+        checks_by_model[model.name] = sorted(
+            (key for a in (*ingestion, hourly_aggs, daily_aggs) for key in a.check_keys),
+            key=lambda k: k.to_user_string(),
+        )
+        remediation_jobs += build_remediation_jobs(model)
     jobs.append(build_baseline_job(baseline_keys))
+    escalation = build_escalation_job(config)
+    jobs += [*remediation_jobs, escalation]
     performance_keys = [
         dg.AssetKey([m.name, name]) for m in config.models for name in PERFORMANCE_ASSETS
     ]
@@ -86,6 +97,11 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
         assets=assets,
         jobs=jobs,
         schedules=schedules,
-        sensors=[build_late_label_sensor(config)],
+        sensors=[
+            build_late_label_sensor(config),
+            build_remediation_sensor(
+                config, checks_by_model, [*remediation_jobs, escalation], settings.data_dir
+            ),
+        ],
         resources=build_resources(settings),
     )

@@ -66,15 +66,23 @@ def family_multiplier(sigmas: float, charts: int) -> float:
     return float(-special.ndtri(per_chart / 2.0))
 
 
+# Brook-Evans chains of 100 (and, extrapolated, 200) states: within 1e-5 of the finer default
+# for h <= 10, at a quarter of its cost (h is solved for on every model's first check).
+N_STATES = 100
+
+
 @functools.lru_cache(maxsize=64)
 def _decision_interval(k: float, arl0: float) -> float:
-    return decision_interval_for_arl0(k, arl0)
+    return decision_interval_for_arl0(k, arl0, n_states=N_STATES)
 
 
 @functools.lru_cache(maxsize=64)
 def _arls(k: float, h: float) -> tuple[float, float]:
     """In-control ARL and ARL at a 1-sigma shift of one chart (two-sided)."""
-    return cusum_arl(k, h).two_sided, cusum_arl(k, h, shift=1.0).two_sided
+    return (
+        cusum_arl(k, h, n_states=N_STATES).two_sided,
+        cusum_arl(k, h, shift=1.0, n_states=N_STATES).two_sided,
+    )
 
 
 @dataclass

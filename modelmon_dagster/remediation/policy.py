@@ -307,7 +307,9 @@ def _request(rule: Rule, evaluation: CheckEvaluation, now: dt.datetime) -> Actio
         f"{evaluation.partition or 'the asset'}: rule {rule.name} -> {rule.action.value}"
     )
     return ActionRecord(
-        action_id=f"{evaluation.model}:{rule.action.value}:{now:%Y%m%dT%H%M%S}:{evaluation.check}",
+        # Deterministic: the same failing partition always names the same action, so a sensor
+        # that lost its cursor (or another process evaluating it) cannot launch it twice.
+        action_id=f"{rule.action.value}:{evaluation.key}",
         model=evaluation.model,
         action=rule.action,
         requested_at=now,

@@ -2,8 +2,10 @@
 
 from modelmon_dagster.sim.generator import ModelSimulation, SimulationSummary, simulate
 from modelmon_dagster.sim.scenarios import (
+    HOTFIX,
     AbruptDrift,
     ConceptDrift,
+    Deploy,
     ErrorBurst,
     FeatureDrift,
     GradualDrift,
@@ -14,15 +16,18 @@ from modelmon_dagster.sim.scenarios import (
     SchemaBreak,
     VolumeDrop,
     clean_scenarios,
+    demo_deploys,
     demo_scenarios,
 )
 
 __all__ = [
     "AbruptDrift",
     "ConceptDrift",
+    "Deploy",
     "ErrorBurst",
     "FeatureDrift",
     "GradualDrift",
+    "HOTFIX",
     "LabelDrift",
     "LatencySpike",
     "MalformedLines",
@@ -32,6 +37,7 @@ __all__ = [
     "SimulationSummary",
     "VolumeDrop",
     "clean_scenarios",
+    "demo_deploys",
     "demo_scenarios",
     "simulate",
 ]

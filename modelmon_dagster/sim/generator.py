@@ -270,6 +270,14 @@ def _of(scenarios: Sequence[Scenario], kind: type) -> list:
     return [s for s in scenarios if isinstance(s, kind)]
 
 
+def _served_mask(scenario, ts_us: np.ndarray, versions: np.ndarray) -> np.ndarray:
+    """The scenario's time window, narrowed to one served version when it names one."""
+    inside = scenario.mask(ts_us)
+    if scenario.version is not None:
+        inside &= versions == scenario.version
+    return inside
+
+
 def _generate(
     process: Process,
     model: ModelConfig,
@@ -323,7 +331,7 @@ def _generate(
     ops = process.operations(ops_rng, ts_us)
     spike = np.ones(n)
     for s in _of(scenarios, LatencySpike):
-        spike = spike * np.where(s.mask(ts_us), s.factor, 1.0)
+        spike = spike * np.where(_served_mask(s, ts_us, versions), s.factor, 1.0)
     latency = ops.latency_ms * spike
     cpu = np.clip(ops.cpu_pct + 8.0 * np.log(spike), 1.0, 100.0)
     prof = process.ops
@@ -331,7 +339,7 @@ def _generate(
     timeout = ~error & (ops.u_status < prof.error_rate + prof.timeout_rate)
     burst_rate, burst_timeouts = np.zeros(n), np.zeros(n)
     for s in _of(scenarios, ErrorBurst):
-        m = s.mask(ts_us)
+        m = _served_mask(s, ts_us, versions)
         burst_rate = np.where(m, 1.0 - (1.0 - burst_rate) * (1.0 - s.rate), burst_rate)
         burst_timeouts = np.where(m, np.maximum(burst_timeouts, s.timeout_share), burst_timeouts)
     hit = ops.u_burst < burst_rate

@@ -167,17 +167,23 @@ class LabelDrift(Scenario):
 
 @dataclass(frozen=True, kw_only=True)
 class LatencySpike(Scenario):
-    """Serving latency multiplied by ``factor``."""
+    """Serving latency multiplied by ``factor`` (only for ``version``'s requests, if given)."""
 
     factor: float
+    version: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ErrorBurst(Scenario):
-    """An extra share ``rate`` of requests fail; ``timeout_share`` of those time out."""
+    """An extra share ``rate`` of requests fail; ``timeout_share`` of those time out.
+
+    With ``version``, only requests served by that model version (a bad deploy: the errors
+    stop when the version stops serving).
+    """
 
     rate: float
     timeout_share: float = 0.0
+    version: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,11 +247,13 @@ def demo_scenarios(start: dt.datetime) -> list[Scenario]:
     demand_forecaster   nothing (clean)                           day 0
     demand_forecaster   ErrorBurst 20 %, half status timeout,     day 1 20:00-21:00
                         half status error
-    demand_forecaster   GradualDrift temperature_c +10 degC       day 2 00:00 to day 7 00:00
-                        (linear ramp, full at the end)
+    demand_forecaster   GradualDrift temperature_c +4 degC        day 2 00:00 to day 10 00:00
+                        (a slow linear ramp, full at the end)
     demand_forecaster   VolumeDrop x0.2                           day 4 06:00-12:00
     demand_forecaster   LabelDrift true units x1.3 (v1 under-     day 5 00:00 onward
                         forecasts by about 23 %)
+    demand_forecaster   ErrorBurst 25 % and LatencySpike x3 on    day 8 00:00 onward, while
+                        requests served by hotfix-1 (a bad deploy) hotfix-1 serves
     ==================  ========================================  ============================
 
     Parameters
@@ -296,10 +304,46 @@ def demo_scenarios(start: dt.datetime) -> list[Scenario]:
             model_name=demand, start=day(1, 20), end=day(1, 21), rate=0.2, timeout_share=0.5
         ),
         GradualDrift(
-            model_name=demand, start=day(2), end=day(7), feature="temperature_c", shift=10.0
+            model_name=demand, start=day(2), end=day(10), feature="temperature_c", shift=4.0
         ),
         VolumeDrop(model_name=demand, start=day(4, 6), end=day(4, 12), factor=0.2),
         LabelDrift(model_name=demand, start=day(5), outcome_scale=1.3),
+        # the bad deploy of day 8 (see demo_deploys): a quarter of its requests fail, slowly
+        ErrorBurst(model_name=demand, start=day(8), rate=0.25, version=HOTFIX),
+        LatencySpike(model_name=demand, start=day(8), factor=3.0, version=HOTFIX),
+    ]
+
+
+HOTFIX = "hotfix-1"
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """A person deploys ``version`` (served by the simulator's ``artifact``) at ``at``."""
+
+    model_name: str
+    at: dt.datetime
+    version: str
+    artifact: str  # a built-in simulated version, e.g. "v2"
+    reason: str
+
+
+def demo_deploys(start: dt.datetime) -> list[Deploy]:
+    """The demo's manual deploys: demand_forecaster's ``hotfix-1`` on day 8 at 00:00.
+
+    It is served by the simulator's v2 coefficients, and the preset makes a quarter of its
+    requests fail and all of them three times slower (a bad build): the error-rate and latency
+    checks fail within its first hours, and the remediation policy rolls it back.
+    """
+    start = _naive(start)
+    return [
+        Deploy(
+            model_name="demand_forecaster",
+            at=start + dt.timedelta(days=8),
+            version=HOTFIX,
+            artifact="v2",
+            reason="hotfix for the promo feature (deployed by CI)",
+        )
     ]
 
 

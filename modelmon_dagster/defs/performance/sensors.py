@@ -17,11 +17,15 @@ def days_to_refresh(
     """The prediction days a label batch should refresh: those within the label-delay window.
 
     Labels for predictions older than ``max_delay_hours`` (plus the day itself) are stored but
-    do not re-open the day's performance: the model's config says the day has matured.
+    do not re-open the day's performance: the model's config says the day has matured. The
+    arrival's own day is left out: it is not over (its daily partition does not exist yet), and
+    its daily run will count the labels that arrived by then.
     """
     keep = []
     for day in prediction_days:
         start = dt.datetime.fromisoformat(day)
+        if start.date() >= arrival_hour.date():
+            continue
         if arrival_hour - start <= dt.timedelta(hours=max_delay_hours) + dt.timedelta(days=1):
             keep.append(day)
     return keep
@@ -31,8 +35,9 @@ def build_late_label_sensor(config: MonitoringConfig) -> dg.SensorDefinition:
     """A sensor reading ``raw_labels`` materialisations (their ``prediction_days`` metadata).
 
     It reads only the event log (no warehouse access, so no lock contention with runs), keeps
-    the last storage id seen per model in its cursor, and requests one run per model and
-    prediction day with new labels, selecting that model's performance assets.
+    the last storage id seen per model in its cursor, and requests one run per model over the
+    prediction days with new labels (one partition, or a ranged run over several), selecting
+    that model's performance assets.
     """
 
     @dg.sensor(
@@ -62,15 +67,25 @@ def build_late_label_sensor(config: MonitoringConfig) -> dg.SensorDefinition:
                 arrival = dt.datetime.strptime(materialization.partition, "%Y-%m-%d-%H:%M")
                 days.update(days_to_refresh(value.value, arrival, model.label_delay.max_hours))
             selection = [dg.AssetKey([model.name, name]) for name in PERFORMANCE_ASSETS]
-            for day in sorted(d for d in days if d >= config.partitions_start.strftime("%Y-%m-%d")):
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"{model.name}:{day}:{cursor[model.name]}",
-                        partition_key=day,
-                        asset_selection=selection,
-                        tags={"modelmon/trigger": "late_labels", "modelmon/model": model.name},
-                    )
+            first_day = config.partitions_start.strftime("%Y-%m-%d")
+            days = sorted(d for d in days if d >= first_day)
+            if not days:
+                continue
+            tags = {"modelmon/trigger": "late_labels", "modelmon/model": model.name}
+            run_key = f"{model.name}:{days[0]}..{days[-1]}:{cursor[model.name]}"
+            if len(days) == 1:
+                request = dg.RunRequest(
+                    run_key=run_key, partition_key=days[0], asset_selection=selection, tags=tags
                 )
+            else:
+                # One ranged run over the affected days (their performance is recomputed
+                # together; a day in between without new labels is recomputed unchanged).
+                tags |= {
+                    "dagster/asset_partition_range_start": days[0],
+                    "dagster/asset_partition_range_end": days[-1],
+                }
+                request = dg.RunRequest(run_key=run_key, asset_selection=selection, tags=tags)
+            requests.append(request)
         context.update_cursor(json.dumps(cursor))
         return requests or dg.SkipReason("no new labels")
 
