@@ -9,6 +9,7 @@ from modelmon_dagster.baseline import (
     BASELINE_BINS,
     BASELINE_CALIBRATION,
     BASELINE_COLUMNS,
+    BASELINE_NULLS,
     BASELINE_PERFORMANCE,
     BASELINE_SEGMENT_BINS,
     baseline_id_for,
@@ -16,6 +17,7 @@ from modelmon_dagster.baseline import (
     build_baseline,
     calibration_table,
     file_digest,
+    null_reference_table,
     segment_reference_table,
     with_labels,
 )
@@ -131,12 +133,14 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, log_store: LogStoreResource
     ) -> dg.MaterializeResult:
         bins, columns, segments, calibration, performance, summary = [], [], [], [], [], {}
+        nulls = []
         for spec in model.baselines:
             frame, baseline_id, quarantined = _read_reference(model, spec, log_store, context.log)
             fixed = build_baseline(model, frame, baseline_id, spec)
             version_bins, version_columns = baseline_tables(fixed, frame)
             bins.append(version_bins)
             columns.append(version_columns)
+            nulls.append(null_reference_table(fixed, frame))
             segments.append(segment_reference_table(model, fixed, frame))
             calibration.append(calibration_table(model, fixed, frame))
             perf = _performance_rows(model, baseline_id, spec.model_version, frame, calibration[-1])
@@ -160,6 +164,7 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
             [
                 Replacement(BASELINE_BINS, where, params, rows=pa.concat_tables(bins)),
                 Replacement(BASELINE_COLUMNS, where, params, rows=pa.concat_tables(columns)),
+                Replacement(BASELINE_NULLS, where, params, rows=pa.concat_tables(nulls)),
                 Replacement(BASELINE_PERFORMANCE, where, params, rows=perf_table),
                 Replacement(BASELINE_SEGMENT_BINS, where, params, rows=pa.concat_tables(segments)),
                 Replacement(
