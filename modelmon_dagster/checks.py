@@ -16,7 +16,7 @@ class CheckOutcome:
     """A check's verdict: ``passed``, the severity it is judged at, and why."""
 
     name: str
-    passed: bool
+    passed: bool | None  # None: not judged (no data): not a failure, never alerts
     severity: str  # "ERROR" or "WARN": how bad a failure is
     description: str
     metadata: dict = field(default_factory=dict)

@@ -140,3 +140,22 @@ def test_empty_hour_is_reported_not_passed(ready, settings):
     assert not volume.passed and volume.severity.value == "ERROR"
     drift = checks[("fraud_detector", "feature_drift")]
     assert not drift.passed and "no data" in drift.description
+    assert ("fraud_detector", "null_rate") not in checks  # not judged: no evaluation
+
+
+def test_null_rate_check_fails_on_an_optional_feature_going_missing(ready, settings, fraud):
+    # device_type is optional: missing values are no schema error, so nothing else sees them.
+    pipeline, _ = ready
+
+    def no_device(r):
+        r["features"]["device_type"] = None
+
+    write_broken_hour(settings.logs_root, fraud, HOUR, 1000, 0.4, no_device)
+    result = pipeline.hour(HOUR)
+    checks = {(e.asset_key.path[0], e.check_name): e for e in result.get_asset_check_evaluations()}
+    assert checks[("fraud_detector", "schema")].passed
+    null_rate = checks[("fraud_detector", "null_rate")]
+    assert not null_rate.passed and null_rate.severity.value == "ERROR"
+    assert null_rate.metadata["changed_columns"].value == ["device_type"]
+    # The empty hour of the other model is not judged: no evaluation, never a failure.
+    assert ("demand_forecaster", "null_rate") not in checks

@@ -153,6 +153,10 @@ def build_grain_step(
         for check in checks:
             key = sql_asset_key(model, check.asset)
             if dg.AssetCheckKey(key, check.name) in context.selected_asset_check_keys:
-                yield check_result(check.evaluate(window), key)
+                outcome = check.evaluate(window)
+                if outcome.passed is None:  # not judged: no evaluation (shows as skipped)
+                    context.log.info(f"{check.name}: {outcome.description}")
+                    continue
+                yield check_result(outcome, key)
 
     return aggregates

@@ -14,6 +14,7 @@ from modelmon_dagster.drift import (
     compute_segment_drift,
     drift_outcome,
     drift_table,
+    null_rate_outcome,
     segment_drift_outcome,
     segment_drift_table,
     write_drift,
@@ -68,7 +69,35 @@ def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> St
         name=name,
         description=(
             f"{what} drifted from the baseline: significant after Benjamini-Hochberg control "
-            f"and an effect size (W1/std or Cramér's V) at or above the config's {t}."
+            f"and an effect size (W1/std or Jensen-Shannon distance) at or above the column's "
+            f"floor ({t}, raised by the reference's own day-to-day variation)."
+        ),
+        evaluate=evaluate,
+    )
+
+
+def _null_rate_check(grain: str) -> StepCheck:
+    def evaluate(w: Window):
+        time_col = TIME_COLUMN[grain]
+        table = drift_table(grain)
+        frame = (
+            w.warehouse.query_df(
+                f"SELECT * FROM {table.name} WHERE model_name = :m "
+                f"AND {time_col} >= :s AND {time_col} < :e",
+                {"m": w.model.name, "s": w.start, "e": w.end},
+            )
+            if w.warehouse.table_exists(table.name)
+            else pd.DataFrame(columns=table.column_names)
+        )
+        return null_rate_outcome(frame)
+
+    return StepCheck(
+        asset=f"{grain}_drift",
+        name="null_rate",
+        description=(
+            "Share of missing values per feature, prediction and score (among ok predictions) "
+            "against the reference's: Fisher's exact test, Benjamini-Hochberg across columns, "
+            "and a change of at least null_rate_warn / null_rate_error points."
         ),
         evaluate=evaluate,
     )
@@ -85,7 +114,7 @@ def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, .
             f"{grain.capitalize()} drift of every feature, the prediction, the score"
             + (" and the labels" if grain == "daily" else "")
             + " against the baseline, from the histograms (KS / chi-square contingency, PSI, "
-            "JS distance, W1/std or Cramér's V, BH-adjusted p-values)."
+            "W1/std or JS distance, BH-adjusted p-values), and their null rates."
         ),
         deps=deps,
         compute=_compute(grain),
@@ -93,6 +122,7 @@ def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, .
     checks = [
         _drift_check(grain, "feature_drift", FEATURE_ROLES, "Input features"),
         _drift_check(grain, "prediction_drift", OUTPUT_ROLES, "Predictions or confidence"),
+        _null_rate_check(grain),
     ]
     if grain == "daily":
         checks.append(_drift_check(grain, "label_drift", LABEL_ROLES, "Arrived labels"))
