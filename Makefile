@@ -45,7 +45,7 @@ lint: $(STAMP)
 ## Re-resolve the pinned set (needs the package registry).
 lock:
 	rm -rf /tmp/modelmon-lock && $(PYTHON) -m venv /tmp/modelmon-lock
-	/tmp/modelmon-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/modelmon-lock/bin/pip install --quiet -e '.[dev,mlflow]'
 	(echo "# Pinned dependency set for modelmon-dagster (Python 3.11). Regenerate with \`make lock\`."; \
 	  /tmp/modelmon-lock/bin/pip freeze --exclude-editable) > requirements.lock
 

@@ -4,6 +4,7 @@ No Dagster here. The hourly aggregates bin every monitored column on these edges
 from different hours and days add up and compare directly with the reference.
 """
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,7 +25,13 @@ from modelmon_dagster.stats.binning import (
     top_k_categories,
 )
 from modelmon_dagster.stats.drift import column_drift
-from modelmon_dagster.warehouse import TableSchema, Warehouse
+from modelmon_dagster.stats.performance import (
+    expected_calibration_error,
+    expected_confusion,
+    performance_metrics,
+    reliability_table,
+)
+from modelmon_dagster.warehouse import Replacement, TableSchema, Warehouse
 
 BASELINE_BINS = TableSchema(
     "baseline_bins",
@@ -42,6 +49,8 @@ BASELINE_BINS = TableSchema(
         # numeric: sum of (x - the baseline mean) over the bin's values (mergeable; with the
         # current window's bin sums it fixes each bin's part of W1 exactly)
         ("reference_sum_shifted", "DOUBLE PRECISION"),
+        # NULL: built by the baseline asset from the config; "registry": from a holdout
+        ("origin", "VARCHAR"),
     ),
 )
 # Per column, the reference's own variation between its days (see stats.drift.
@@ -81,6 +90,7 @@ BASELINE_COLUMNS = TableSchema(
         # distinct values: one bin per value) or categories (top-k plus other)
         ("binning", "VARCHAR"),
         *FLOOR_COLUMNS,
+        ("origin", "VARCHAR"),
     ),
 )
 BASELINE_NULLS = TableSchema(
@@ -93,6 +103,7 @@ BASELINE_NULLS = TableSchema(
         ("hour_of_day", "INTEGER"),  # NULL: the whole reference; 0-23: that hour of day only
         ("n_rows", "BIGINT"),  # ok reference predictions
         ("n_null", "BIGINT"),
+        ("origin", "VARCHAR"),
     ),
 )
 BASELINE_PERFORMANCE = TableSchema(
@@ -106,6 +117,7 @@ BASELINE_PERFORMANCE = TableSchema(
         ("metric", "VARCHAR"),
         ("value", "DOUBLE PRECISION"),
         ("n", "BIGINT"),
+        ("origin", "VARCHAR"),
     ),
 )
 BASELINE_SEGMENT_BINS = TableSchema(
@@ -119,6 +131,7 @@ BASELINE_SEGMENT_BINS = TableSchema(
         ("bin_index", "INTEGER"),
         ("reference_count", "BIGINT"),
         ("reference_sum_shifted", "DOUBLE PRECISION"),  # numeric: as in baseline_bins
+        ("origin", "VARCHAR"),
     ),
 )
 BASELINE_CALIBRATION = TableSchema(
@@ -128,10 +141,15 @@ BASELINE_CALIBRATION = TableSchema(
         ("baseline_id", "VARCHAR"),
         ("score_bin", "INTEGER"),
         ("calibrated_p", "DOUBLE PRECISION"),
+        ("origin", "VARCHAR"),
     ),
 )
 SCORE_BINS = 100  # equal-width bins of [0, 1], as daily_score_histogram
 OTHER_CATEGORY = "__other__"
+REGISTRY_ORIGIN = "registry"
+# The rows a rebuild of the config's baselines replaces: registry-built baselines (new versions,
+# from their holdout) are left alone.
+CONFIG_BASELINE_ROWS = "model_name = :model_name AND origin IS NULL"
 QUANTILE, DISTINCT, CATEGORIES = "quantile", "distinct", "categories"
 # Part of every baseline id: bump it when the way bins are fixed changes, so an id never changes
 # meaning (2: numeric columns with few distinct values get one bin per value, and values that
@@ -779,14 +797,49 @@ def _floor_stats_from(row: pd.Series, names: dict[str, str]) -> EffectFloorStats
     return EffectFloorStats(**{k: int(v) if k == "chunks" else float(v) for k, v in values.items()})
 
 
+def served_versions(warehouse: Warehouse, model: ModelConfig, start, end) -> dict[dt.datetime, str]:
+    """Per hour of ``[start, end)`` with predictions, the model version that served most."""
+    table = raw_predictions_table(model).name
+    if not warehouse.table_exists(table):
+        return {}
+    frame = warehouse.query_df(
+        f'SELECT partition_hour, model_version, count(*) AS n FROM "{table}" '
+        "WHERE partition_hour >= :s AND partition_hour < :e "
+        "GROUP BY partition_hour, model_version",
+        {"s": start, "e": end},
+    )
+    out = {}
+    for hour, rows in frame.groupby("partition_hour"):
+        top = rows.sort_values(["n", "model_version"], ascending=[False, True]).iloc[0]
+        out[pd.Timestamp(hour).to_pydatetime()] = str(top["model_version"])
+    return out
+
+
+def baseline_for_version(
+    warehouse: Warehouse, model: ModelConfig, version: str | None, warn: Callable[[str], None]
+) -> Baseline:
+    """The baseline of ``version`` (the default version's when None).
+
+    A version without a baseline of its own falls back to the default version's baseline and
+    says so through ``warn``: its histograms stay comparable with earlier hours, and the
+    baseline's ``model_version`` shows which version it describes.
+    """
+    if version is None or version == model.baseline.model_version:
+        return load_baseline(warehouse, model)
+    try:
+        return load_baseline(warehouse, model, version)
+    except BaselineMissingError:
+        warn(
+            f"{model.name}: no baseline for served version {version!r}; judged against the "
+            f"default {model.baseline.model_version!r} baseline"
+        )
+        return load_baseline(warehouse, model)
+
+
 def baseline_for_window(
     warehouse: Warehouse, model: ModelConfig, start, end, warn: Callable[[str], None]
 ) -> Baseline:
-    """The baseline of the model version that served most of ``[start, end)``'s predictions.
-
-    A version without a configured baseline falls back to the default version's baseline and
-    says so through ``warn``: its histograms stay comparable with earlier hours.
-    """
+    """The baseline of the model version that served most of ``[start, end)``'s predictions."""
     table = raw_predictions_table(model).name
     served = (
         warehouse.query_df(
@@ -799,16 +852,31 @@ def baseline_for_window(
         else None
     )
     version = None if served is None or served.empty else str(served["model_version"].iloc[0])
-    if version is None or version == model.baseline.model_version:
-        return load_baseline(warehouse, model)
-    try:
-        return load_baseline(warehouse, model, version)
-    except BaselineMissingError:
-        warn(
-            f"{model.name}: no baseline for served version {version!r}; binning on the "
-            f"default {model.baseline.model_version!r} baseline"
-        )
-        return load_baseline(warehouse, model)
+    return baseline_for_version(warehouse, model, version, warn)
+
+
+def baselines_by_hour(
+    warehouse: Warehouse,
+    model: ModelConfig,
+    hours: list[dt.datetime],
+    warn: Callable[[str], None],
+) -> dict[dt.datetime, Baseline]:
+    """Each hour's baseline (that of the version serving most of it; default if none served)."""
+    if not hours:
+        return {}
+    served = served_versions(warehouse, model, min(hours), max(hours) + dt.timedelta(hours=1))
+    warned: set[str] = set()
+
+    def warn_once(message: str) -> None:
+        if message not in warned:
+            warned.add(message)
+            warn(message)
+
+    by_version = {
+        version: baseline_for_version(warehouse, model, version, warn_once)
+        for version in {served.get(h) for h in hours}
+    }
+    return {h: by_version[served.get(h)] for h in hours}
 
 
 def reference_histogram(
@@ -862,3 +930,156 @@ def reference_nulls(
         "AND column_role <> 'label'",
         params,
     )
+
+
+def performance_rows(
+    model: ModelConfig, baseline_id: str, version: str, frame: pd.DataFrame, calibration
+) -> list[dict]:
+    """Reference performance, overall and per segment value, with the counts behind it.
+
+    Also the confidence-based estimate on the reference itself (``estimated_*``): the daily
+    estimate is compared with it, so the estimator's own bias cancels out.
+    """
+    is_regression = model.task.value == "regression"
+    label_col = "label_value" if is_regression else "label_text"
+    pred_col = "prediction_value" if is_regression else "prediction_label"
+    if label_col not in frame.columns:
+        return []
+    labelled = frame[(frame["status"] == "ok") & frame[label_col].notna()]
+    scopes = [("__all__", "__all__", labelled)]
+    for segment in model.segments:
+        column = model.feature(segment).column
+        for value, rows in labelled.groupby(labelled[column].astype("string")):
+            scopes.append((segment, str(value), rows))
+    out = []
+    binary = model.task.value == "binary_classification"
+    for seg_col, seg_val, rows in scopes:
+        values = performance_metrics(
+            model,
+            rows[label_col].to_numpy(),
+            rows[pred_col].to_numpy(),
+            rows["score"].to_numpy() if binary else None,
+        )
+        if binary and len(rows):
+            truth = (rows[label_col] == model.positive_class).to_numpy(dtype=float)
+            n, sums, hits = reliability_table(rows["score"].to_numpy(dtype=float), truth)
+            values["ece"] = expected_calibration_error(n, sums, hits)
+        if seg_col == "__all__" and binary and calibration.num_rows:
+            cal = calibration.to_pandas().set_index("score_bin")["calibrated_p"]
+            bins = np.minimum((frame["score"].dropna() * 100).astype(int), 99)
+            counts = bins.value_counts().reindex(range(100), fill_value=0)
+            estimate = expected_confusion(
+                counts, cal.reindex(range(100)).to_numpy(), np.arange(100) >= 50
+            )
+            values |= {f"estimated_{k}": v for k, v in estimate.items()}
+        out += [
+            {
+                "model_name": model.name,
+                "baseline_id": baseline_id,
+                "model_version": version,
+                "segment_column": seg_col,
+                "segment_value": seg_val,
+                "metric": name,
+                "value": value,
+                "n": len(rows),
+            }
+            for name, value in values.items()
+        ]
+    return out
+
+
+@dataclass(frozen=True)
+class BaselineRows:
+    """Everything one model version's baseline writes: the six tables' rows."""
+
+    baseline: Baseline
+    bins: pa.Table
+    columns: pa.Table
+    segments: pa.Table
+    calibration: pa.Table
+    performance: list[dict]
+    nulls: pa.Table
+
+    def replacements(self, where: str, params: dict) -> list[Replacement]:
+        """One replacement per table, all selecting ``where``."""
+        perf = _to_arrow(self.performance, BASELINE_PERFORMANCE)
+        return [
+            Replacement(BASELINE_BINS, where, params, rows=self.bins),
+            Replacement(BASELINE_COLUMNS, where, params, rows=self.columns),
+            Replacement(BASELINE_PERFORMANCE, where, params, rows=perf),
+            Replacement(BASELINE_SEGMENT_BINS, where, params, rows=self.segments),
+            Replacement(BASELINE_CALIBRATION, where, params, rows=self.calibration),
+            Replacement(BASELINE_NULLS, where, params, rows=self.nulls),
+        ]
+
+
+def baseline_rows(
+    model: ModelConfig, frame: pd.DataFrame, baseline_id: str, spec: BaselineSpec
+) -> BaselineRows:
+    """Bins, moments, segment references, calibration and performance of a reference frame.
+
+    ``frame`` holds rows as in the raw predictions table, with ``label_text`` /
+    ``label_value`` joined (see :func:`with_labels`) when the reference has labels.
+    """
+    fixed = build_baseline(model, frame, baseline_id, spec)
+    bins, columns = baseline_tables(fixed, frame)
+    calibration = calibration_table(model, fixed, frame)
+    return BaselineRows(
+        baseline=fixed,
+        bins=bins,
+        columns=columns,
+        segments=segment_reference_table(model, fixed, frame),
+        calibration=calibration,
+        performance=performance_rows(model, baseline_id, spec.model_version, frame, calibration),
+        nulls=null_reference_table(fixed, frame),
+    )
+
+
+def _with_origin(table: pa.Table, origin: str) -> pa.Table:
+    index = table.schema.get_field_index("origin")
+    return table.set_column(index, "origin", pa.array([origin] * table.num_rows, pa.string()))
+
+
+def write_version_baseline(
+    warehouse: Warehouse, model: ModelConfig, version: str, reference: pd.DataFrame
+) -> str:
+    """Build and store the baseline of a registry-created version from its holdout rows.
+
+    ``reference`` holds the holdout rows with *this version's* predictions in
+    ``prediction_label`` / ``prediction_value`` / ``score`` and the labels joined. The rows are
+    marked ``origin = 'registry'``, so rebuilding the config's baselines leaves them alone;
+    lookups by version (:func:`load_baseline`, :func:`baseline_for_window`) find them like any
+    other. The id is content-addressed (version, rows, predictions, binning settings), so
+    writing the same holdout twice replaces the same rows.
+
+    Returns
+    -------
+    str
+        The baseline id.
+    """
+    content = pd.util.hash_pandas_object(
+        reference[["prediction_id", "prediction_label", "prediction_value", "score"]].astype(str),
+        index=False,
+    )
+    digest = hashlib.sha256(content.to_numpy().tobytes()).hexdigest()[:12]
+    spec = BaselineSpec(
+        model_version=version,
+        reference_predictions=f"registry holdout of {model.name} {version}",
+        numeric_bins=model.baseline.numeric_bins,
+        top_k_categories=model.baseline.top_k_categories,
+    )
+    baseline_id = baseline_id_for(model, spec, [digest])
+    rows = baseline_rows(model, reference.assign(status="ok"), baseline_id, spec)
+    marked = BaselineRows(
+        baseline=rows.baseline,
+        bins=_with_origin(rows.bins, REGISTRY_ORIGIN),
+        columns=_with_origin(rows.columns, REGISTRY_ORIGIN),
+        segments=_with_origin(rows.segments, REGISTRY_ORIGIN),
+        calibration=_with_origin(rows.calibration, REGISTRY_ORIGIN),
+        performance=[r | {"origin": REGISTRY_ORIGIN} for r in rows.performance],
+        nulls=_with_origin(rows.nulls, REGISTRY_ORIGIN),
+    )
+    where = "model_name = :model_name AND baseline_id = :baseline_id"
+    params = {"model_name": model.name, "baseline_id": baseline_id}
+    warehouse.replace_many(marked.replacements(where, params))
+    return baseline_id

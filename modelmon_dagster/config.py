@@ -14,6 +14,9 @@ from typing import Any
 
 import yaml
 
+from modelmon_dagster.alerting.config import AlertingConfig, AlertingConfigError, parse_alerting
+from modelmon_dagster.remediation.settings import RemediationConfig, parse_remediation
+
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # Names the pipeline itself uses as columns or key parts; a feature may not take them.
 RESERVED_NAMES = frozenset(
@@ -110,6 +113,9 @@ class Thresholds:
     unseen_category_rate_warn: float = 0.01
     volume_ratio_warn: float = 0.5
     volume_ratio_error: float = 0.25
+    # A volume ratio alone flags noise at low traffic: the count must also be improbable under
+    # a Poisson law at this one-sided significance.
+    volume_significance: float = 1e-3
     fdr_alpha: float = 0.05
     # Delayed-label performance: absolute drops of accuracy / recall / ROC AUC (relative rise
     # of MAE for regression) against the baseline, judged on the confidence interval.
@@ -118,6 +124,11 @@ class Thresholds:
     segment_gap_warn: float = 0.10
     segment_gap_error: float = 0.20
     min_labels: float = 100
+    # A day is worse than the reference only at this one-sided significance (both sides'
+    # sampling error counted) and when the drop also reaches performance_drop_*.
+    performance_significance: float = 1e-3
+    # Expected calibration error above the reference's by more than this: WARN.
+    calibration_ece_rise_warn: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,12 @@ class BusinessRule:
     max: float | None = None
     min: float | None = None
     severity: str = "ERROR"
+
+    def breaks(self, value: float) -> bool:
+        """Whether ``value`` of the metric lies outside the rule's bounds (bounds included)."""
+        return (self.max is not None and value > self.max) or (
+            self.min is not None and value < self.min
+        )
 
     def describe(self) -> str:
         """E.g. ``fpr <= 0.05``."""
@@ -173,6 +190,12 @@ class ModelConfig:
     positive_class: str | None = None
     segments: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    # The ``remediation:`` mapping (modelmon_dagster/remediation/settings.py); left out of
+    # equality and hashing, which key per-model caches by what shapes the monitoring.
+    remediation: RemediationConfig = field(
+        default_factory=RemediationConfig.disabled, compare=False
+    )
 
     @property
     def baselines(self) -> tuple[Baseline, ...]:
@@ -297,8 +320,9 @@ def _parse_thresholds(raw: Any, where: str) -> Thresholds:
             raise ConfigError(f"{where}: {warn} must not exceed {error}")
     if thresholds.volume_ratio_error > thresholds.volume_ratio_warn:
         raise ConfigError(f"{where}: volume_ratio_error must not exceed volume_ratio_warn")
-    if not 0 < thresholds.fdr_alpha < 1:
-        raise ConfigError(f"{where}: fdr_alpha must lie in (0, 1)")
+    for key in ("fdr_alpha", "volume_significance", "performance_significance"):
+        if not 0 < getattr(thresholds, key) < 1:
+            raise ConfigError(f"{where}: {key} must lie in (0, 1)")
     return thresholds
 
 
@@ -355,6 +379,8 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             "baselines",
             "thresholds",
             "business_rules",
+            "alerting",
+            "remediation",
         },
         where,
     )
@@ -458,7 +484,25 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         baseline=baseline,
         extra_baselines=extra,
         thresholds=_parse_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
+        alerting=_parse_alerting(raw.get("alerting"), where),
+        remediation=_parse_remediation(raw.get("remediation"), where, task),
     )
+
+
+def _parse_remediation(raw: Any, where: str, task: Task) -> RemediationConfig:
+    # The schema lives with the remediation package (modelmon_dagster/remediation/settings.py).
+    try:
+        return parse_remediation(raw, f"{where}.remediation", task.value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _parse_alerting(raw: Any, where: str) -> AlertingConfig:
+    # The schema lives with the alerting package (modelmon_dagster/alerting/config.py).
+    try:
+        return parse_alerting(raw, where)
+    except AlertingConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_config(raw: Any, source_path: Path | None = None) -> MonitoringConfig:

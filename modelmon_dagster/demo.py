@@ -9,13 +9,14 @@ import datetime as dt
 import os
 import sys
 import time
-from collections import defaultdict
 
 import dagster as dg
 
+from modelmon_dagster.check_results import latest_results
+from modelmon_dagster.checks import FAILED, NOT_JUDGED
 from modelmon_dagster.config import load_config
 from modelmon_dagster.defs.build import build_definitions
-from modelmon_dagster.defs.jobs import BASELINE_JOB, DAILY_JOB, HOURLY_JOB
+from modelmon_dagster.defs.jobs import BASELINE_JOB, job_name
 from modelmon_dagster.defs.performance.sensors import PERFORMANCE_JOB
 from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
 from modelmon_dagster.defs.review.assets import REVIEW_JOB
@@ -27,61 +28,31 @@ from modelmon_dagster.warehouse import Warehouse
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-class CheckLog:
-    """The latest evaluation of every check and partition seen during the demo."""
-
-    def __init__(self):
-        self.latest: dict[tuple[str, str, str], tuple[bool, str]] = {}
-
-    def record(self, result, partition_key: str) -> None:
-        """Remember the run's check evaluations (a later run of a partition replaces them)."""
-        for evaluation in result.get_asset_check_evaluations():
-            check = f"{evaluation.asset_key.path[-1]}.{evaluation.check_name}"
-            key = (evaluation.asset_key.path[0], check, partition_key)
-            self.latest[key] = (evaluation.passed, evaluation.severity.value)
-
-    @property
-    def failures(self) -> dict[tuple[str, str, str], list[str]]:
-        """``(model, check, severity) -> partitions`` whose latest evaluation failed."""
-        out: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        for (model, check, partition), (passed, severity) in sorted(self.latest.items()):
-            if not passed:
-                out[(model, check, severity)].append(partition)
-        return out
-
-    def print(self) -> None:
-        """A table of failed checks and the days they failed on."""
-        if not self.failures:
-            print("\nNo asset check failed.")
-            return
-        print("\nFailed asset checks (count of partitions, days), by model:")
-        for (model, check, severity), keys in sorted(self.failures.items()):
-            days = sorted({k[5:10] for k in keys})
-            print(f"  {model:<18} {check:<38} {severity:<5} {len(keys):>3}x  {' '.join(days)}")
-
-
-def _run(job, instance, partition_key=None, checks: CheckLog | None = None):
-    """Run one partition; a run stopped only by a blocking check is reported, not fatal."""
+def _run(job, instance, partition_key=None, tags=None):
+    """Run a job in-process on the persistent instance; stop the demo if the run fails."""
     result = job.execute_in_process(
-        instance=instance, partition_key=partition_key, run_config=QUIET, raise_on_error=False
+        instance=instance,
+        partition_key=partition_key,
+        tags=tags,
+        run_config=QUIET,
+        raise_on_error=False,
     )
-    if checks is not None:
-        checks.record(result, partition_key or "")
-    if not result.success and not _blocked_by_checks(result):
+    if not result.success:
         failed = [e.message for e in result.all_events if e.is_failure]
         sys.exit(
-            f"run of {job.name} for {partition_key or 'all'} failed:\n" + "\n".join(failed[:5])
+            f"run of {job.name} for {partition_key or tags or 'all'} failed:\n"
+            + "\n".join(failed[:5])
         )
     return result
 
 
-def _blocked_by_checks(result) -> bool:
-    """Whether every failed step failed because a blocking check failed at ERROR."""
-    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    return bool(failures) and all(
-        "blocking asset check failed" in (e.event_specific_data.error.message or "")
-        for e in failures
-    )
+def _hour_range(day_start: dt.datetime) -> dict:
+    """Tags of a ranged run over a day's 24 hourly partitions (one run instead of 24)."""
+    last = day_start + dt.timedelta(hours=23)
+    return {
+        "dagster/asset_partition_range_start": day_start.strftime("%Y-%m-%d-%H:%M"),
+        "dagster/asset_partition_range_end": last.strftime("%Y-%m-%d-%H:%M"),
+    }
 
 
 def _metadata_sum(result, key: str, asset_name: str | None = None) -> int:
@@ -129,28 +100,24 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[2/4] baselines from reference data ({settings.data_dir / 'reference'})")
     _run(defs.resolve_job_def(BASELINE_JOB), instance)
 
-    checks = CheckLog()
-    hourly_job = defs.resolve_job_def(HOURLY_JOB)
-    daily_job = defs.resolve_job_def(DAILY_JOB)
     print(
-        f"[3/4] {args.days * 24} hourly runs of {HOURLY_JOB}, and each day's run of "
-        f"{DAILY_JOB} once its hours are in"
+        f"[3/4] per model and day: one run of {job_name('<model>', 'hourly')} over the day's "
+        f"24 hours, then one of {job_name('<model>', 'daily')}"
     )
     for day in range(args.days):
         day_start = start + dt.timedelta(days=day)
-        predictions = labels = quarantined = blocked = 0
-        for hour in range(24):
-            key = (day_start + dt.timedelta(hours=hour)).strftime("%Y-%m-%d-%H:%M")
-            result = _run(hourly_job, instance, key, checks)
-            blocked += not result.success
+        predictions = labels = quarantined = 0
+        for model in config.models:
+            hourly = defs.resolve_job_def(job_name(model.name, "hourly"))
+            result = _run(hourly, instance, tags=_hour_range(day_start))
             predictions += _metadata_sum(result, "rows", "raw_predictions")
             labels += _metadata_sum(result, "rows", "raw_labels")
-            quarantined += _metadata_sum(result, "quarantined_lines")
-        _run(daily_job, instance, day_start.strftime("%Y-%m-%d"), checks)
-        note = f", {blocked} hour(s) blocked by a failed schema check" if blocked else ""
+            quarantined += _metadata_sum(result, "quarantined_lines", "raw_predictions")
+            daily = defs.resolve_job_def(job_name(model.name, "daily"))
+            _run(daily, instance, day_start.strftime("%Y-%m-%d"))
         print(
             f"      {day_start:%Y-%m-%d}: 24/24 hours, {predictions:,} predictions and "
-            f"{labels:,} labels ingested, {quarantined} lines quarantined{note}  "
+            f"{labels:,} labels ingested, {quarantined} lines quarantined  "
             f"({time.perf_counter() - began:.0f} s)"
         )
 
@@ -161,15 +128,39 @@ def main(argv: list[str] | None = None) -> None:
     )
     for day in range(args.days):
         key = (start + dt.timedelta(days=day)).strftime("%Y-%m-%d")
-        _run(performance_job, instance, key, checks)
+        _run(performance_job, instance, key)
 
     months = sorted({(start + dt.timedelta(days=d)).strftime("%Y-%m-01") for d in range(args.days)})
     for month in months:
-        _run(defs.resolve_job_def(REVIEW_JOB), instance, month, checks)
+        _run(defs.resolve_job_def(REVIEW_JOB), instance, month)
 
     _summary(config, settings, args.days, time.perf_counter() - began)
     _performance_table(config, settings)
-    checks.print()
+    _failed_checks(settings)
+
+
+def _failed_checks(settings: Settings) -> None:
+    """Failed checks per model, check and severity: how many partitions, on which days."""
+    warehouse = Warehouse(settings.warehouse_url)
+    try:
+        frame = latest_results(warehouse, statuses=(FAILED, NOT_JUDGED))
+    finally:
+        warehouse.dispose()
+    failed = frame[frame["status"] == FAILED]
+    if failed.empty:
+        print("\nNo asset check failed.")
+    else:
+        print("\nFailed asset checks (count of partitions, days), by model:")
+        for (model, asset, check, severity), rows in failed.groupby(
+            ["model_name", "asset_name", "check_name", "severity"]
+        ):
+            days = " ".join(sorted({f"{d:%m-%d}" for d in rows["period_start"]}))
+            print(f"  {model:<18} {asset + '.' + check:<38} {severity:<5} {len(rows):>3}x  {days}")
+    skipped = frame[frame["status"] == NOT_JUDGED]
+    if len(skipped):
+        counts = skipped.groupby("check_name").size().sort_values(ascending=False)
+        listed = ", ".join(f"{name} {n}" for name, n in counts.items())
+        print(f"Not judged (no data or no labels yet; never alerts): {listed}")
 
 
 def _performance_table(config, settings: Settings) -> None:

@@ -459,20 +459,37 @@ def _fmt(value) -> float | None:
     )
 
 
-def drift_outcome(frame: pd.DataFrame, check_name: str, roles: tuple[str, ...]) -> CheckOutcome:
+def drift_outcome(
+    frame: pd.DataFrame,
+    check_name: str,
+    roles: tuple[str, ...],
+    blocked: dict[str, str] | None = None,
+) -> CheckOutcome:
     """A check over the drift rows of some column roles (features, outputs or labels).
 
     Fails at ERROR when any column is drifted with an effect at or above the ERROR threshold,
-    at WARN when any is drifted; with no rows for these roles it fails at WARN and says why.
+    at WARN when any is drifted. With no column measured (no data, or every column blocked by
+    the hour's schema check, listed in ``blocked``) it does not judge, and says why.
     """
+    blocked = dict(blocked or {})
     rows = frame[frame["column_role"].isin(roles)]
     measured = rows[rows["severity"] != NO_DATA]
     no_data = sorted(rows.loc[rows["severity"] == NO_DATA, "column_name"])
+    blocked_here = sorted(c for c in no_data if c in blocked or "*" in blocked)
+    no_data = [c for c in no_data if c not in blocked_here]
     if measured.empty:
         why = "no data to compare with the baseline" + (
             f" ({', '.join(no_data)})" if no_data else ""
         )
-        return CheckOutcome(check_name, False, "WARN", why, {"columns_without_data": no_data})
+        if blocked_here or ("*" in blocked and rows.empty):
+            why = "columns blocked by the schema check: " + "; ".join(
+                f"{c}: {r}" for c, r in sorted(blocked.items())
+            )
+        return CheckOutcome.not_judged(
+            check_name,
+            why,
+            {"columns_without_data": no_data, "blocked_columns": blocked},
+        )
     drifted = measured[measured["drifted"].astype(bool)].sort_values("effect_size", ascending=False)
     table = [
         {
@@ -495,6 +512,7 @@ def drift_outcome(frame: pd.DataFrame, check_name: str, roles: tuple[str, ...]) 
         "drifted_columns": sorted(drifted["column_name"]),
         "columns": table,
         "columns_without_data": no_data,
+        "blocked_columns": {c: blocked.get(c, blocked.get("*")) for c in blocked_here},
     }
     if drifted.empty:
         return CheckOutcome(check_name, True, "WARN", "no significant drift", meta)
@@ -706,19 +724,23 @@ def compute_segment_drift(
     return pd.DataFrame(out).reindex(columns=schema.column_names) if out else empty
 
 
-def segment_drift_outcome(rows: pd.DataFrame) -> CheckOutcome:
-    """Fails (WARN or ERROR) when some segment value drifted in some column."""
+def segment_drift_outcome(rows: pd.DataFrame, model: ModelConfig) -> CheckOutcome:
+    """Fails (WARN or ERROR) when some segment value drifted in some column.
+
+    Does not judge when the model has no segments, the day has no segment data, or no
+    (segment value, column) pair had enough rows on both sides.
+    """
     frame = rows[rows["severity"].isna() | (rows["severity"] != TOO_FEW_ROWS)]
     skipped = len(rows) - len(frame)
     meta = {"pairs_tested": len(frame), "pairs_skipped_small": skipped}
     if frame.empty:
-        return CheckOutcome(
-            "segment_drift",
-            False,
-            "WARN",
-            "no segment had enough rows to test" if skipped else "no segments configured",
-            meta,
-        )
+        if not model.segments:
+            why = "no segments configured"
+        elif skipped:
+            why = f"no segment value had {MIN_SEGMENT_ROWS} rows on both sides ({skipped} pairs)"
+        else:
+            why = "no predictions in the segments this day"
+        return CheckOutcome.not_judged("segment_drift", why, meta)
     drifted = frame[frame["drifted"].astype("boolean").fillna(False)].sort_values(
         "effect_size", ascending=False
     )

@@ -259,11 +259,6 @@ def baseline_metrics(warehouse: Warehouse, model: ModelConfig, baseline_id: str 
     return out
 
 
-# A day is judged worse than the reference only at this one-sided significance (both sides'
-# sampling error counted) and when the drop also reaches the config's threshold.
-SIGNIFICANCE = 1e-3
-
-
 def compare_metric(metric: str, day: dict, ref: dict, t) -> tuple[str | None, dict]:
     """Severity (None, WARN, ERROR) of ``day[metric]`` against ``ref[metric]``, with details.
 
@@ -289,7 +284,7 @@ def compare_metric(metric: str, day: dict, ref: dict, t) -> tuple[str | None, di
         "drop": round(drop, 4),
         "p_value": p_value,
     }
-    if p_value >= SIGNIFICANCE:
+    if p_value >= t.performance_significance:
         return None, details
     if drop >= t.performance_drop_error:
         return "ERROR", details
@@ -313,10 +308,13 @@ def _day_values(frame: pd.DataFrame, kind: str, segment=(ALL, ALL)) -> dict:
 def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) -> CheckOutcome:
     """Realised (or estimated) key metrics of the day against the baseline's.
 
-    Realised: a metric fails when the day is worse than the reference at p < 0.001 (sampling
-    error of both counted) and the drop reaches ``performance_drop_warn`` / ``_error``. Too
-    few labels fails at WARN and says so. Estimated (CBPE, binary models): the day's estimate
+    Realised: a metric fails when the day is worse than the reference at
+    ``performance_significance`` (sampling error of both sides counted) and the drop reaches
+    ``performance_drop_warn`` / ``_error``. Estimated (CBPE, binary models): the day's estimate
     against the same estimator on the reference, WARN at most: an estimate warns, labels decide.
+
+    Not judged: fewer than ``min_labels`` labels (realised), no metrics for the day, no
+    baseline, or no key metric present on both sides (each one missing is listed).
     """
     name = "performance" if kind == "realised" else "estimated_performance"
     t = model.thresholds
@@ -326,13 +324,12 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
     meta = {"coverage": round(coverage, 4), "n_labelled": n_labelled}
     ref = baseline.get((ALL, ALL), {})
     if kind == "realised" and n_labelled < t.min_labels:
-        return CheckOutcome(
+        return CheckOutcome.not_judged(
             name,
-            False,
-            "WARN",
             f"only {n_labelled} labels so far (coverage {coverage:.0%}); "
             f"need {t.min_labels:.0f} to judge",
             meta,
+            "ERROR",
         )
     day = _day_values(frame, kind)
     if kind == "estimated":
@@ -342,14 +339,25 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
         metrics = ("estimated_accuracy",)
     else:
         metrics = KEY_METRICS[model.task]
-    if not day or not ref:
-        return CheckOutcome(name, False, "WARN", "no metrics or no baseline to compare", meta)
+    if not day:
+        return CheckOutcome.not_judged(name, "no metrics for this day", meta)
+    if not ref:
+        return CheckOutcome.not_judged(name, "the baseline has no reference performance", meta)
+    missing = [
+        f"{m} ({'day' if math.isnan(day.get(m, math.nan)) else 'baseline'})"
+        for m in metrics
+        if math.isnan(day.get(m, math.nan)) or math.isnan(ref.get(m, math.nan))
+    ]
+    meta["not_compared"] = missing
+    compared = [m for m in metrics if not any(x.startswith(f"{m} (") for x in missing)]
+    if not compared:
+        return CheckOutcome.not_judged(
+            name, "no key metric on both sides: " + ", ".join(missing), meta
+        )
     findings, worst = [], None
-    for metric in metrics:
+    for metric in compared:
         if kind == "estimated":
-            value, reference = day.get(metric, math.nan), ref.get(metric, math.nan)
-            if math.isnan(value) or math.isnan(reference):
-                continue
+            value, reference = day[metric], ref[metric]
             drop = reference - value
             severity = "WARN" if drop >= t.performance_drop_warn else None
             meta[metric] = {"value": round(value, 4), "baseline": round(reference, 4)}
@@ -360,106 +368,143 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
                 f"{metric} {meta[metric]['value']:.3f} vs baseline {meta[metric]['baseline']:.3f}"
             )
             worst = "ERROR" if "ERROR" in (severity, worst) else "WARN"
+    unjudged = f" (not compared: {', '.join(missing)})" if missing else ""
     if not findings:
         return CheckOutcome(
             name,
             True,
             "ERROR" if kind == "realised" else "WARN",
-            "key metrics in line with the baseline",
+            f"{', '.join(compared)} in line with the baseline{unjudged}",
             meta,
         )
-    return CheckOutcome(name, False, worst, "; ".join(findings), meta)
+    return CheckOutcome(name, False, worst, "; ".join(findings) + unjudged, meta)
+
+
+def _worse_than_rest(model: ModelConfig, day: dict, rest: dict) -> tuple[float, float]:
+    """One-sided p-value that a segment is worse than the rest of the day, and the gap.
+
+    Classifiers: two-proportion z-test of accuracy, gap in points. Regression: Welch z-test of
+    the mean absolute error (variance of |error| from the sums of squares), gap as the
+    relative rise of MAE over the rest's.
+    """
+    n1, n0 = day["n"], rest["n"]
+    if n0 <= 0 or n1 <= 0:
+        return math.nan, 0.0
+    if model.task.is_classification:
+        p1, p0 = day["correct"] / n1, rest["correct"] / n0
+        pooled = (day["correct"] + rest["correct"]) / (n1 + n0)
+        se = math.sqrt(max(pooled * (1 - pooled) * (1 / n1 + 1 / n0), 1e-300))
+        return float(stats.norm.cdf((p1 - p0) / se)), p0 - p1
+    m1, m0 = day["sum_abs"] / n1, rest["sum_abs"] / n0
+    v1 = max(day["sum_sq"] / n1 - m1 * m1, 0.0)
+    v0 = max(rest["sum_sq"] / n0 - m0 * m0, 0.0)
+    se = math.sqrt(max(v1 / n1 + v0 / n0, 1e-300))
+    return float(stats.norm.sf((m1 - m0) / se)), (m1 / m0 - 1.0) if m0 > 0 else math.inf
+
+
+def _sums(values: dict, model: ModelConfig) -> dict:
+    """Counts behind a scope's key metric: n, and correct (classifiers) or |e| and e² sums."""
+    n = values.get("n_labelled", 0.0)
+    if model.task.is_classification:
+        return {"n": n, "correct": values.get("accuracy", math.nan) * n}
+    return {
+        "n": n,
+        "sum_abs": values.get("mae", math.nan) * n,
+        "sum_sq": values.get("rmse", math.nan) ** 2 * n,
+    }
 
 
 def segment_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict) -> CheckOutcome:
-    """Segment values clearly worse than the rest of the day, or than their own reference.
+    """Segment values clearly worse than their own reference, or than the rest of the day.
 
-    Against the rest (classifiers): a one-sided two-proportion z-test of accuracy,
-    Benjamini-Hochberg across segment values, and a gap of at least ``segment_gap_warn``
-    points (ERROR from ``segment_gap_error``): a model 95 % accurate overall and 50 % on one
-    segment fails. Against the segment's own reference (every task): the overall check's rule
-    (significance and drop thresholds) on the key metric. Segment values with fewer than
-    ``min_labels`` labels are not tested.
+    Against the segment's own reference (every task): the overall check's rule (significance
+    and drop thresholds) on the key metric. Against the rest of the day: classifiers for every
+    segment value (a model 95 % accurate overall and 50 % on one segment fails); regression only
+    for segment values without a reference of their own (regions differ in MAE by nature, so
+    a permanent gap is not news, but a new region with 8x the MAE is). A one-sided test per
+    segment, Benjamini-Hochberg across them, and a gap of at least ``segment_gap_warn``
+    (ERROR from ``segment_gap_error``; points of accuracy, or relative rise of MAE).
+
+    Not judged when no segment value has ``min_labels`` labels yet.
     """
-    own_reference = []
-    key = KEY_METRICS[model.task][0]
-    for seg in (
-        frame.loc[
-            (frame["segment_column"] != ALL) & (frame["n_labelled"] >= model.thresholds.min_labels),
-            ["segment_column", "segment_value"],
-        ]
-        .drop_duplicates()
-        .itertuples(index=False)
-    ):
-        ref = baseline.get((seg.segment_column, seg.segment_value), {})
-        severity, details = compare_metric(
-            key, _day_values(frame, "realised", tuple(seg)), ref, model.thresholds
-        )
-        if severity:
-            own_reference.append((severity, f"{seg.segment_column}={seg.segment_value}", details))
     t = model.thresholds
-    metric = "accuracy" if model.task.is_classification else "mae"
-    rows = frame[(frame["kind"] == "realised") & (frame["metric"] == metric)]
-    overall = rows[rows["segment_column"] == ALL]
-    segments = rows[(rows["segment_column"] != ALL) & (rows["n_labelled"] >= t.min_labels)]
+    key = KEY_METRICS[model.task][0]
+    scopes = frame.loc[
+        (frame["segment_column"] != ALL) & (frame["kind"] == "realised"),
+        ["segment_column", "segment_value", "n_labelled"],
+    ].drop_duplicates(["segment_column", "segment_value"])
+    tested = scopes[scopes["n_labelled"] >= t.min_labels]
+    overall = _day_values(frame, "realised")
     meta = {
-        "segments_tested": len(segments),
+        "segments_tested": len(tested),
+        "segments_too_small": int(len(scopes) - len(tested)),
+    }
+    if key not in overall or tested.empty:
+        return CheckOutcome.not_judged(
+            "segment_performance",
+            f"no segment value has {t.min_labels:.0f} labels yet",
+            meta,
+            "ERROR",
+        )
+    own_reference, without_reference = [], []
+    for seg in tested.itertuples(index=False):
+        scope = (seg.segment_column, seg.segment_value)
+        ref = baseline.get(scope, {})
+        if key not in ref:
+            without_reference.append(scope)
+            continue
+        severity, details = compare_metric(key, _day_values(frame, "realised", scope), ref, t)
+        if severity:
+            own_reference.append((severity, f"{scope[0]}={scope[1]}", details))
+    candidates = (
+        [(s.segment_column, s.segment_value) for s in tested.itertuples(index=False)]
+        if model.task.is_classification
+        else without_reference
+    )
+    total = _sums(overall, model)
+    p_values, gaps, values = [], [], []
+    for scope in candidates:
+        day = _day_values(frame, "realised", scope)
+        part = _sums(day, model)
+        rest = {k: total[k] - part[k] for k in part}
+        p_value, gap = _worse_than_rest(model, part, rest)
+        p_values.append(p_value)
+        gaps.append(gap)
+        values.append(day.get(key, math.nan))
+    fdr = benjamini_hochberg(p_values, t.fdr_alpha)
+    found = sorted(
+        (
+            (gap, scope, value, adj)
+            for scope, gap, value, rejected, adj in zip(
+                candidates, gaps, values, fdr.rejected, fdr.adjusted_p, strict=True
+            )
+            if rejected and gap >= t.segment_gap_warn
+        ),
+        key=lambda x: -x[0],
+    )
+    meta |= {
         "worse_than_own_reference": [
             {"segment": name, "severity": sev, **details} for sev, name, details in own_reference
         ],
-        "segments_too_small": int(
-            (
-                (frame["segment_column"] != ALL)
-                & (frame["metric"] == metric)
-                & (frame["n_labelled"] < t.min_labels)
-            ).sum()
-        ),
+        "without_own_reference": [f"{c}={v}" for c, v in without_reference],
+        "worst_segments": [
+            {
+                "segment": f"{scope[0]}={scope[1]}",
+                key: round(float(value), 4),
+                "overall": round(float(overall[key]), 4),
+                "gap": round(float(gap), 4),
+                "adjusted_p": None if math.isnan(adj) else float(adj),
+            }
+            for gap, scope, value, adj in found[:10]
+        ],
     }
-    if overall.empty or segments.empty:
-        return CheckOutcome(
-            "segment_performance", False, "WARN", "no segment with enough labels to compare", meta
-        )
-    o = overall.iloc[0]
-    found = []
-    if model.task.is_classification:  # against the rest of the day
-        p_values, gaps = [], []
-        for s in segments.itertuples():
-            k1, n1 = s.value * s.n_labelled, s.n_labelled
-            k0, n0 = o.value * o.n_labelled - k1, o.n_labelled - n1
-            if n0 <= 0:
-                p_values.append(math.nan)
-                gaps.append(0.0)
-                continue
-            p1, p0 = k1 / n1, k0 / n0
-            pooled = (k1 + k0) / (n1 + n0)
-            se = math.sqrt(max(pooled * (1 - pooled) * (1 / n1 + 1 / n0), 1e-300))
-            p_values.append(float(stats.norm.cdf((p1 - p0) / se)))  # one-sided: worse
-            gaps.append(p0 - p1)
-        fdr = benjamini_hochberg(p_values, t.fdr_alpha)
-        for s, gap, rejected, adj in zip(
-            segments.itertuples(), gaps, fdr.rejected, fdr.adjusted_p, strict=True
-        ):
-            if rejected and gap >= t.segment_gap_warn:
-                found.append((gap, s, adj))
-    found.sort(key=lambda x: -x[0])
-    meta["worst_segments"] = [
-        {
-            "segment": f"{s.segment_column}={s.segment_value}",
-            metric: round(float(s.value), 4),
-            "overall": round(float(o.value), 4),
-            "gap": round(float(g), 4),
-            "n_labelled": int(s.n_labelled),
-            "adjusted_p": None if math.isnan(a) else float(a),
-        }
-        for g, s, a in found[:10]
-    ]
     problems, severity = [], None
     if found:
-        g, s, _ = found[0]
-        severity = "ERROR" if g >= t.segment_gap_error else "WARN"
+        gap, scope, value, _ = found[0]
+        severity = "ERROR" if gap >= t.segment_gap_error else "WARN"
         problems.append(
-            f"{len(found)} segment(s) worse than the rest; worst {s.segment_column}="
-            f"{s.segment_value}: {metric} {s.value:.3f} vs {o.value:.3f} overall"
+            f"{len(found)} segment(s) worse than the rest of the day; worst {scope[0]}="
+            f"{scope[1]}: {key} {value:.3f} vs {overall[key]:.3f} overall"
         )
     if own_reference:
         severity = "ERROR" if "ERROR" in (severity, *(x[0] for x in own_reference)) else "WARN"
@@ -472,40 +517,38 @@ def segment_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict) -> 
             "segment_performance",
             True,
             "ERROR",
-            "no segment clearly worse than the rest or than its reference",
+            "no segment clearly worse than its reference or the rest of the day",
             meta,
         )
     return CheckOutcome("segment_performance", False, severity, "; ".join(problems), meta)
 
 
 def calibration_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict) -> CheckOutcome:
-    """Expected calibration error of the day against the reference's (WARN above +0.05).
+    """Expected calibration error of the day against the reference's.
 
-    A rising ECE with stable accuracy is an early sign of concept or prior drift: the scores
-    no longer mean the probabilities they meant on the reference.
+    WARN when it rises by more than ``calibration_ece_rise_warn``: with stable accuracy, an
+    early sign of concept or prior drift (the scores no longer mean the probabilities they
+    meant on the reference). Not judged with fewer than ``min_labels`` labels or no ECE.
     """
     t = model.thresholds
     day = _day_values(frame, "realised")
     ref = baseline.get((ALL, ALL), {})
     n = int(day.get("n_labelled", 0))
     meta = {"n_labelled": n, "ece": day.get("ece"), "baseline_ece": ref.get("ece")}
-    if n < t.min_labels or "ece" not in day or "ece" not in ref:
-        return CheckOutcome(
-            "calibration",
-            False,
-            "WARN",
-            f"not judged: {n} labels, ECE needs {t.min_labels:.0f}",
-            meta,
+    if n < t.min_labels:
+        return CheckOutcome.not_judged(
+            "calibration", f"only {n} labels so far; need {t.min_labels:.0f}", meta
         )
+    if "ece" not in day or "ece" not in ref:
+        side = "the day" if "ece" not in day else "the baseline"
+        return CheckOutcome.not_judged("calibration", f"no calibration error for {side}", meta)
     rise = day["ece"] - ref["ece"]
-    if rise > CALIBRATION_RISE_WARN:
+    meta["rise"] = round(rise, 4)
+    if rise > t.calibration_ece_rise_warn:
         return CheckOutcome(
             "calibration", False, "WARN", f"ECE {day['ece']:.3f} vs baseline {ref['ece']:.3f}", meta
         )
     return CheckOutcome("calibration", True, "WARN", "calibration in line with the baseline", meta)
-
-
-CALIBRATION_RISE_WARN = 0.05
 
 
 def business_outcome(frame: pd.DataFrame, model: ModelConfig) -> CheckOutcome:
@@ -515,22 +558,26 @@ def business_outcome(frame: pd.DataFrame, model: ModelConfig) -> CheckOutcome:
     n = int(frame["n_labelled"].max()) if len(frame) else 0
     meta = {"rules": [r.describe() for r in model.business_rules], "n_labelled": n}
     if not model.business_rules:
-        return CheckOutcome("business_rules", True, "WARN", "no business rules configured", meta)
+        return CheckOutcome.not_judged("business_rules", "no business rules configured", meta)
     if n < t.min_labels:
-        return CheckOutcome(
-            "business_rules", False, "WARN", f"only {n} labels so far: rules not judged yet", meta
+        return CheckOutcome.not_judged(
+            "business_rules", f"only {n} labels so far; need {t.min_labels:.0f}", meta, "ERROR"
         )
-    broken, severity = [], "WARN"
+    broken, unmeasurable, severity = [], [], "WARN"
     for rule in model.business_rules:
-        if rule.metric not in overall.index:
-            broken.append(f"{rule.metric} not measurable")
+        value = float(overall.loc[rule.metric, "value"]) if rule.metric in overall.index else None
+        if value is None or math.isnan(value):
+            unmeasurable.append(rule.describe())
             continue
-        value = float(overall.loc[rule.metric, "value"])
-        if (rule.max is not None and value > rule.max) or (
-            rule.min is not None and value < rule.min
-        ):
+        if rule.breaks(value):
             broken.append(f"{rule.metric} = {value:.4f} breaks {rule.describe()}")
             severity = "ERROR" if rule.severity == "ERROR" else severity
+    meta["not_measurable"] = unmeasurable
+    note = f" (not measurable: {', '.join(unmeasurable)})" if unmeasurable else ""
     if broken:
-        return CheckOutcome("business_rules", False, severity, "; ".join(broken), meta)
-    return CheckOutcome("business_rules", True, "ERROR", "all business rules hold", meta)
+        return CheckOutcome("business_rules", False, severity, "; ".join(broken) + note, meta)
+    if len(unmeasurable) == len(model.business_rules):
+        return CheckOutcome.not_judged(
+            "business_rules", "no rule's metric is measurable this day" + note, meta, "ERROR"
+        )
+    return CheckOutcome("business_rules", True, "ERROR", "all business rules hold" + note, meta)

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from modelmon_dagster.checks import CheckOutcome
@@ -11,8 +12,6 @@ from modelmon_dagster.warehouse import Warehouse
 
 HISTORY_DAYS = 7
 MIN_HISTORY_DAYS = 2
-# A ratio alone flags noise at low volume; the count must also be improbable under Poisson.
-SIGNIFICANCE = 1e-3
 
 
 def volume_outcome(warehouse: Warehouse, model: ModelConfig, hour: dt.datetime) -> CheckOutcome:
@@ -20,44 +19,52 @@ def volume_outcome(warehouse: Warehouse, model: ModelConfig, hour: dt.datetime) 
 
     Fails at ERROR when the count falls below ``volume_ratio_error`` of the expected one, at
     WARN below ``volume_ratio_warn`` or above its inverse (a spike), each only when a Poisson
-    test also rejects. With fewer than two days of history it judges only an hour with no
-    predictions at all, and says that it lacks history.
+    test also rejects at ``volume_significance``. An hour as silent as its history passes. With
+    fewer than two days of history it does not judge (nothing to compare with).
     """
     t = model.thresholds
     same_hours = [hour - dt.timedelta(days=d) for d in range(1, HISTORY_DAYS + 1)]
     placeholders = ", ".join(f":h{i}" for i in range(len(same_hours)))
-    frame = warehouse.query_df(
-        "SELECT hour_start, n_predictions FROM hourly_prediction_stats "
-        f"WHERE model_name = :m AND hour_start IN (:now, {placeholders})",
-        {"m": model.name, "now": hour, **{f"h{i}": h for i, h in enumerate(same_hours)}},
+    frame = (
+        warehouse.query_df(
+            "SELECT hour_start, n_predictions FROM hourly_prediction_stats "
+            f"WHERE model_name = :m AND hour_start IN (:now, {placeholders})",
+            {"m": model.name, "now": hour, **{f"h{i}": h for i, h in enumerate(same_hours)}},
+        )
+        if warehouse.table_exists("hourly_prediction_stats")
+        else pd.DataFrame(columns=["hour_start", "n_predictions"])
     )
     current = frame.loc[frame["hour_start"] == hour, "n_predictions"]
     if current.empty:
-        return CheckOutcome("volume", False, "WARN", "the hour's statistics are missing", {})
+        return CheckOutcome.not_judged("volume", "the hour's statistics are missing", {}, "ERROR")
     n = int(current.iloc[0])
     history = frame.loc[frame["hour_start"] != hour, "n_predictions"].to_numpy(dtype=float)
     meta = {"n_predictions": n, "history_days": int(history.size)}
     if history.size < MIN_HISTORY_DAYS:
-        if n == 0:
-            return CheckOutcome("volume", False, "ERROR", "no predictions in this hour", meta)
-        return CheckOutcome(
+        return CheckOutcome.not_judged(
             "volume",
-            True,
-            "WARN",
-            f"only {history.size} day(s) of history (need {MIN_HISTORY_DAYS}): not compared",
+            f"only {history.size} day(s) of history for this hour (need {MIN_HISTORY_DAYS})",
             meta,
+            "ERROR",
         )
     expected = float(np.median(history))
-    ratio = n / expected if expected > 0 else float("inf")
-    p_low = float(stats.poisson.cdf(n, expected)) if expected > 0 else 1.0
-    p_high = float(stats.poisson.sf(n - 1, expected)) if expected > 0 else 0.0
-    meta |= {
-        "expected": round(expected, 1),
-        "ratio": round(ratio, 4),
-        "p_low": p_low,
-        "p_high": p_high,
-    }
-    if ratio < t.volume_ratio_error and p_low < SIGNIFICANCE:
+    meta["expected"] = round(expected, 1)
+    if expected == 0:
+        if n == 0:
+            return CheckOutcome("volume", True, "ERROR", "no predictions, as usual this hour", meta)
+        return CheckOutcome(
+            "volume",
+            False,
+            "WARN",
+            f"volume spike: {n} predictions where this hour usually has none",
+            meta | {"ratio": None},
+        )
+    ratio = n / expected
+    p_low = float(stats.poisson.cdf(n, expected))
+    p_high = float(stats.poisson.sf(n - 1, expected))
+    meta |= {"ratio": round(ratio, 4), "p_low": p_low, "p_high": p_high}
+    alpha = t.volume_significance
+    if ratio < t.volume_ratio_error and p_low < alpha:
         return CheckOutcome(
             "volume",
             False,
@@ -65,7 +72,7 @@ def volume_outcome(warehouse: Warehouse, model: ModelConfig, hour: dt.datetime) 
             f"volume {ratio:.0%} of the usual {expected:.0f} for this hour",
             meta,
         )
-    if ratio < t.volume_ratio_warn and p_low < SIGNIFICANCE:
+    if ratio < t.volume_ratio_warn and p_low < alpha:
         return CheckOutcome(
             "volume",
             False,
@@ -73,7 +80,7 @@ def volume_outcome(warehouse: Warehouse, model: ModelConfig, hour: dt.datetime) 
             f"volume {ratio:.0%} of the usual {expected:.0f} for this hour",
             meta,
         )
-    if ratio > 1 / t.volume_ratio_warn and p_high < SIGNIFICANCE:
+    if ratio > 1 / t.volume_ratio_warn and p_high < alpha:
         return CheckOutcome(
             "volume", False, "WARN", f"volume spike: {ratio:.1f}x the usual {expected:.0f}", meta
         )

@@ -57,6 +57,8 @@ class Replacement:
     params: Mapping[str, Any]
     rows: pa.Table | None = None
     insert_sql: str | None = None
+    # Run after the insert, in the same transaction (e.g. drop rows a check blocked).
+    cleanup_sql: str | None = None
 
 
 class Warehouse:
@@ -89,6 +91,12 @@ class Warehouse:
             yield conn
 
     # -- DDL ---------------------------------------------------------------------------------
+    def ensure_schema(self, schema: TableSchema) -> None:
+        """Create ``schema``'s table (empty) if it does not exist yet, in its own transaction."""
+        if schema not in self._ensured:
+            with self.transaction() as conn:
+                self.ensure_table(conn, schema)
+
     def ensure_table(self, conn: sa.Connection, schema: TableSchema) -> None:
         """Create the table if missing and add any column it lacks (new features)."""
         if schema in self._ensured:
@@ -126,6 +134,7 @@ class Warehouse:
         params: Mapping[str, Any],
         rows: pa.Table | None = None,
         insert_sql: str | None = None,
+        cleanup_sql: str | None = None,
     ) -> int:
         """Atomically replace the rows selected by ``where_sql`` with new ones.
 
@@ -141,13 +150,17 @@ class Warehouse:
             New rows, with the schema's columns (extra columns are ignored).
         insert_sql : str, optional
             A ``SELECT`` whose result is inserted instead (work stays in the warehouse).
+        cleanup_sql : str, optional
+            A statement run after the insert in the same transaction, with the same params.
 
         Returns
         -------
         int
             Rows inserted.
         """
-        return self.replace_many([Replacement(schema, where_sql, params, rows, insert_sql)])[0]
+        return self.replace_many(
+            [Replacement(schema, where_sql, params, rows, insert_sql, cleanup_sql)]
+        )[0]
 
     def replace_many(self, replacements: "list[Replacement]") -> list[int]:
         """Apply several partition replacements in one transaction (all or nothing)."""
@@ -170,6 +183,9 @@ class Warehouse:
                         dict(rep.params),
                     )
                     counts.append(max(result.rowcount, 0))
+                if rep.cleanup_sql is not None:
+                    removed = conn.execute(sa.text(rep.cleanup_sql), dict(rep.params)).rowcount
+                    counts[-1] -= max(removed, 0)
         return counts
 
     def insert_arrow(self, conn: sa.Connection, schema: TableSchema, rows: pa.Table) -> int:

@@ -9,7 +9,8 @@ from factories import prediction_record, write_hour, write_reference
 from pipeline import Pipeline
 
 from modelmon_dagster.baseline import load_baseline
-from modelmon_dagster.checks import quality_outcome, schema_outcome
+from modelmon_dagster.check_results import latest_results
+from modelmon_dagster.checks import blocked_columns, quality_outcome, schema_outcome
 from modelmon_dagster.ingest.load import load_prediction_hour
 from modelmon_dagster.logformat import PREDICTIONS, hour_folder
 from modelmon_dagster.quality.suite import ERROR, WARN, validate_batch
@@ -48,9 +49,11 @@ def outcomes(settings, wh, model):
     ingest = load_prediction_hour(wh, model, settings.logs_root, HOUR)
     baseline = load_baseline(wh, model)
     complete = {c.column.name: c.categories_complete for c in baseline.columns}
-    report = validate_batch(ingest.table.to_pandas(), model, baseline, complete)
+    rows = ingest.table.to_pandas()
+    report = validate_batch(rows, model, baseline, complete)
+    blocked = blocked_columns(ingest, rows, model)
     return (
-        schema_outcome(ingest, report, model.thresholds),
+        schema_outcome(ingest, report, blocked, model.thresholds),
         quality_outcome(ingest, report, model.thresholds),
         report,
     )
@@ -67,16 +70,20 @@ def test_grading_by_fraction(ready, settings, fraud):
     schema, quality, report = outcomes(settings, wh, fraud)
     assert not schema.passed and schema.severity == ERROR
     assert [f["column"] for f in schema.metadata["failed_expectations"]] == [
-        "f_amount",
+        "amount",
         "schema_errors",
     ]
     assert schema.metadata["failed_expectations"][0]["unexpected_fraction"] == pytest.approx(0.30)
+    # only the broken feature is blocked; the message names it as people know it
+    assert list(schema.metadata["blocked_columns"]) == ["amount"]
+    assert "amount: 30.0% missing or mistyped" in schema.description
+    assert "f_amount" not in schema.description
 
     write_broken_hour(settings.logs_root, fraud, HOUR, 1000, 0.01, missing_amount)
     schema, quality, _ = outcomes(settings, wh, fraud)
     assert schema.passed  # 1 % is below the 5 % ERROR rate ...
     assert not quality.passed and quality.severity == WARN  # ... but above the 0.1 % WARN rate
-    assert "f_amount" in quality.description
+    assert "amount: 1.0% missing or mistyped" in quality.description
 
 
 @pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
@@ -91,9 +98,9 @@ def test_out_of_range_and_unseen_categories_warn(ready, settings, fraud):
     schema, quality, _ = outcomes(settings, wh, fraud)
     assert schema.passed
     failed = {(f["column"], f["expectation"]) for f in quality.metadata["failed_expectations"]}
-    assert ("f_txn_count_24h", "expect_column_values_to_be_between") in failed
-    assert ("f_country", "expect_column_values_to_be_in_set") in failed
-    sample = next(f for f in quality.metadata["failed_expectations"] if f["column"] == "f_country")
+    assert ("txn_count_24h", "expect_column_values_to_be_between") in failed
+    assert ("country", "expect_column_values_to_be_in_set") in failed
+    sample = next(f for f in quality.metadata["failed_expectations"] if f["column"] == "country")
     assert sample["sample"][0] == "atlantis" and sample["unexpected_count"] == 25
     assert sample["failing_rows"][0] == {
         "prediction_id": "fraud_detector-2026111604-0",
@@ -101,61 +108,87 @@ def test_out_of_range_and_unseen_categories_warn(ready, settings, fraud):
     }
 
 
-def test_blocking_schema_check_stops_only_that_models_aggregates(ready, settings, fraud, demand):
+def results(wh, model_name, check):
+    frame = latest_results(wh, model_name)
+    return frame[frame["check_name"] == check].set_index("partition_key")
+
+
+def test_schema_failure_blocks_the_broken_column_only(ready, settings, fraud, demand):
+    """A feature missing in 40 % of an hour's records: its statistics are left out of the hour,
+    every other column is still aggregated and checked, and the run does not fail."""
     pipeline, wh = ready
     write_broken_hour(settings.logs_root, fraud, HOUR, 800, 0.4, missing_amount)
-    write_hour(settings.logs_root, demand, HOUR, 300)
-    result = pipeline.defs.resolve_job_def("hourly_monitoring_job").execute_in_process(
-        instance=pipeline.instance,
-        partition_key=HOUR.strftime("%Y-%m-%d-%H:%M"),
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        raise_on_error=False,
+    result = pipeline.hour(HOUR, models=["fraud_detector"])
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["schema"].passed and checks["schema"].severity.value == "ERROR"
+    assert "amount" in checks["schema"].description
+    stats = wh.query_df(
+        "SELECT DISTINCT column_name FROM hourly_feature_stats WHERE model_name = 'fraud_detector'"
     )
-    assert not result.success
-    checks = {(e.asset_key.path[0], e.check_name): e for e in result.get_asset_check_evaluations()}
-    assert not checks[("fraud_detector", "schema")].passed
-    assert checks[("fraud_detector", "schema")].severity.value == "ERROR"
-    assert checks[("demand_forecaster", "schema")].passed
-    materialized = {
-        tuple(e.materialization.asset_key.path) for e in result.get_asset_materialization_events()
-    }
-    assert ("fraud_detector", "raw_predictions") in materialized
-    assert ("fraud_detector", "hourly_prediction_stats") not in materialized
-    assert ("demand_forecaster", "hourly_prediction_stats") in materialized
-    assert ("demand_forecaster", "hourly_drift") in materialized
-    # the clean model's drift and volume checks ran and passed (no history: volume says so)
-    assert checks[("demand_forecaster", "feature_drift")].passed
-    volume = checks[("demand_forecaster", "volume")]
-    assert volume.passed and "history" in volume.description
+    columns = set(stats["column_name"])
+    assert "amount" not in columns and {"country", "account_age_days", "score"} <= columns
+    hist = wh.query_df(
+        "SELECT DISTINCT column_name, segment_column FROM hourly_segment_histograms "
+        "WHERE model_name = 'fraud_detector'"
+    )
+    assert "amount" not in set(hist["column_name"]) and len(hist)
+    drift = wh.query_df(
+        "SELECT column_name, severity FROM hourly_column_drift WHERE model_name = 'fraud_detector'"
+    ).set_index("column_name")
+    assert drift.loc["amount", "severity"] == "NO_DATA"
+    assert drift.loc["country", "severity"] != "NO_DATA"
+    feature_drift = results(wh, "fraud_detector", "feature_drift").iloc[0]
+    assert feature_drift["status"] in ("passed", "failed")  # judged on the other columns
+    assert '"amount"' in feature_drift["metadata"]  # ... and it lists the blocked column
 
 
-def test_empty_hour_is_reported_not_passed(ready, settings):
-    pipeline, _ = ready
-    result = pipeline.hour(HOUR)
+def test_one_models_broken_hour_never_fails_the_others(ready, settings, fraud, demand):
+    pipeline, wh = ready
+    write_broken_hour(settings.logs_root, fraud, HOUR, 800, 0.9, lambda r: r.pop("latency_ms"))
+    write_hour(settings.logs_root, demand, HOUR, 300)
+    result = pipeline.hour(HOUR)  # one run per model
+    assert result.success
     checks = {(e.asset_key.path[0], e.check_name): e for e in result.get_asset_check_evaluations()}
     schema = checks[("fraud_detector", "schema")]
-    assert not schema.passed and schema.severity.value == "WARN"
-    assert "no records" in schema.description
-    volume = checks[("fraud_detector", "volume")]
-    assert not volume.passed and volume.severity.value == "ERROR"
-    drift = checks[("fraud_detector", "feature_drift")]
-    assert not drift.passed and "no data" in drift.description
-    assert ("fraud_detector", "null_rate") not in checks  # not judged: no evaluation
+    assert not schema.passed and "quarantined" in schema.description
+    assert checks[("demand_forecaster", "schema")].passed
+    assert checks[("demand_forecaster", "feature_drift")].passed
+    # broken record shape blocks the whole hour: fraud's drift could not judge
+    assert results(wh, "fraud_detector", "feature_drift").iloc[0]["status"] == "not_judged"
+
+
+def test_empty_hour_is_not_judged_and_says_why(ready, settings):
+    pipeline, wh = ready
+    result = pipeline.hour(HOUR)
+    # no Dagster evaluation: the checks show as not executed, not as passed or failed
+    evaluated = {(e.asset_key.path[0], e.check_name) for e in result.get_asset_check_evaluations()}
+    assert ("fraud_detector", "schema") not in evaluated
+    key = HOUR.strftime("%Y-%m-%d-%H:%M")
+    for check, why in [
+        ("schema", "no records"),
+        ("data_quality", "no records"),
+        ("volume", "history"),
+        ("feature_drift", "no data"),
+        ("null_rate", "no ok predictions"),
+    ]:
+        row = results(wh, "fraud_detector", check).loc[key]
+        assert row["status"] == "not_judged", check
+        assert why in row["description"], (check, row["description"])
 
 
 def test_null_rate_check_fails_on_an_optional_feature_going_missing(ready, settings, fraud):
     # device_type is optional: missing values are no schema error, so nothing else sees them.
-    pipeline, _ = ready
+    pipeline, wh = ready
 
     def no_device(r):
         r["features"]["device_type"] = None
 
     write_broken_hour(settings.logs_root, fraud, HOUR, 1000, 0.4, no_device)
-    result = pipeline.hour(HOUR)
-    checks = {(e.asset_key.path[0], e.check_name): e for e in result.get_asset_check_evaluations()}
-    assert checks[("fraud_detector", "schema")].passed
-    null_rate = checks[("fraud_detector", "null_rate")]
+    result = pipeline.hour(HOUR, models=["fraud_detector"])
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["schema"].passed
+    null_rate = checks["null_rate"]
     assert not null_rate.passed and null_rate.severity.value == "ERROR"
     assert null_rate.metadata["changed_columns"].value == ["device_type"]
-    # The empty hour of the other model is not judged: no evaluation, never a failure.
-    assert ("demand_forecaster", "null_rate") not in checks
+    row = results(wh, "fraud_detector", "null_rate").iloc[0]
+    assert row["status"] == "failed" and "device_type" in row["description"]

@@ -7,30 +7,16 @@ arrive about two days late, so the day-5 and day-6 partitions are judged on part
 import dataclasses
 import datetime as dt
 
-import pandas as pd
-import pyarrow as pa
 import pytest
 
-from modelmon_dagster.baseline import (
-    BASELINE_BINS,
-    BASELINE_CALIBRATION,
-    BASELINE_COLUMNS,
-    BASELINE_PERFORMANCE,
-    baseline_id_for,
-    baseline_tables,
-    build_baseline,
-    calibration_table,
-    load_baseline,
-    with_labels,
-)
-from modelmon_dagster.defs.baseline.assets import _performance_rows
+from modelmon_dagster.baseline import baseline_id_for, baseline_rows, load_baseline, with_labels
 from modelmon_dagster.defs.build import SQL_PROJECT_DIR
 from modelmon_dagster.ingest.load import load_label_hour, load_prediction_hour
 from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
 from modelmon_dagster.performance import baseline_metrics, compute_performance, performance_outcome
 from modelmon_dagster.sim import demo_scenarios, simulate
 from modelmon_dagster.sql import SqlProject, run_model_window
-from modelmon_dagster.warehouse import Replacement, Warehouse
+from modelmon_dagster.warehouse import Warehouse
 
 START = dt.datetime(2026, 11, 16)
 
@@ -45,24 +31,9 @@ def outcomes(tmp_path_factory, demo_config):
     ref = parse_prediction_files([root / model.baseline.reference_predictions], model)
     labels = parse_label_files([root / model.baseline.reference_labels], model)
     frame = with_labels(ref.rows.to_pandas(), labels.rows.to_pandas())
-    fixed = build_baseline(model, frame, baseline_id_for(model, model.baseline, ["sim"]))
-    bins, cols = baseline_tables(fixed, frame)
-    calibration = calibration_table(model, fixed, frame)
-    perf = pd.DataFrame(_performance_rows(model, fixed.baseline_id, "v1", frame, calibration))
-    where, params = "model_name = :m", {"m": model.name}
-    wh.replace_many(
-        [
-            Replacement(BASELINE_BINS, where, params, rows=bins),
-            Replacement(BASELINE_COLUMNS, where, params, rows=cols),
-            Replacement(BASELINE_CALIBRATION, where, params, rows=calibration),
-            Replacement(
-                BASELINE_PERFORMANCE,
-                where,
-                params,
-                rows=pa.Table.from_pandas(perf, preserve_index=False),
-            ),
-        ]
-    )
+    baseline_id = baseline_id_for(model, model.baseline, ["sim"])
+    rows = baseline_rows(model, frame, baseline_id, model.baseline)
+    wh.replace_many(rows.replacements("model_name = :model_name", {"model_name": model.name}))
     for d in range(7):
         for h in range(24):
             hour = START + dt.timedelta(days=d, hours=h)

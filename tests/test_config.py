@@ -94,3 +94,44 @@ def test_settings_read_the_environment_with_project_defaults(tmp_path):
     assert custom.config_path == Path(tmp_path / "m.yaml")
     assert custom.logs_root == tmp_path / "logs"
     assert custom.warehouse_url == "postgresql+psycopg://u@h/db"
+
+
+def _remediation(raw, **values):
+    raw["models"][0]["remediation"] = values
+
+
+def test_remediation_is_parsed_with_defaults_and_disabled_when_absent():
+    config = load_config(PROJECT_ROOT / "config" / "models.yaml")
+    fraud = config.model("fraud_detector").remediation
+    assert fraud.enabled and fraud.training.trainer.endswith(":fraud_detector")
+    assert fraud.training.window_hours == 72 and fraud.metric_for("binary_classification") == (
+        "roc_auc"
+    )
+    assert [r.name for r in fraud.rules] == ["decay_retrain", "bad_deploy_rollback"]
+    assert fraud.guardrails.cooldown_hours["retrain"] == 24
+    raw = with_change(lambda r: r["models"][1].pop("remediation"))
+    assert not parse_config(raw).model("demand_forecaster").remediation.enabled
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"rules": [{"name": "r", "checks": ["performance"], "action": "reboot"}]},
+            "model 'fraud_detector'.remediation.rules[0].action: Input should be",
+        ),
+        ({"training": {"trainer": "not a path"}}, ".remediation.training.trainer: Value error"),
+        ({"training": {"holdout_fraction": 1.5}}, ".remediation.training.holdout_fraction"),
+        ({"guardrails": {"cooldown_hours": {"retrain": -1}}}, "retrain: must not be negative"),
+        ({"evaluation": {"metric": "mae"}}, "'mae' does not apply to a binary_classification"),
+        ({"unknown": 1}, "model 'fraud_detector'.remediation.unknown: Extra inputs"),
+        (
+            {"rules": [{"name": "a", "checks": ["x"], "action": "alert"}] * 2},
+            "duplicate rule names ['a']",
+        ),
+    ],
+)
+def test_bad_remediation_names_model_and_key(values, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(with_change(lambda r: _remediation(r, **values)))
+    assert message in str(err.value)

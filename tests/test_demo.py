@@ -37,8 +37,12 @@ def test_demo_materialises_every_partition_of_a_day(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     instance = dg.DagsterInstance.from_config(str(home))
     runs = instance.get_runs()
-    assert len(runs) == 1 + 24 + 1 + 1 + 1  # baseline, hours, day, late-label refresh, review
+    # baseline; per model one ranged run over the day's hours and one daily run; the late-label
+    # refresh; the review
+    assert len(runs) == 1 + 2 * 2 + 1 + 1
     assert all(r.is_success for r in runs)
+    ranged = [r for r in runs if r.job_name == "fraud_detector__hourly_monitoring"]
+    assert ranged[0].tags["dagster/asset_partition_range_end"] == "2026-11-16-23:00"
     key = dg.AssetKey(["fraud_detector", "hourly_prediction_stats"])
     assert len(instance.get_materialized_partitions(key)) == 24
     assert instance.get_materialized_partitions(

@@ -21,7 +21,7 @@ from modelmon_dagster.baseline import (
     segment_reference_table,
     with_labels,
 )
-from modelmon_dagster.checks import schema_outcome
+from modelmon_dagster.checks import blocked_columns, schema_outcome
 from modelmon_dagster.defs.build import SQL_PROJECT_DIR
 from modelmon_dagster.drift import (
     FEATURE_ROLES,
@@ -154,13 +154,18 @@ def test_schema_break_is_an_error_only_in_its_hours(world):
     model = world["config"].model("fraud_detector")
     baseline = load_baseline(world["wh"], model)
     complete = {c.column.name: c.categories_complete for c in baseline.columns}
-    severities = {}
+    severities, blocked = {}, {}
     for h in (11, 12, 13, 14):
         ingest = world["ingested"][(model.name, day(4, h))]
-        report = validate_batch(ingest.table.to_pandas(), model, baseline, complete)
-        outcome = schema_outcome(ingest, report, model.thresholds)
+        rows = ingest.table.to_pandas()
+        report = validate_batch(rows, model, baseline, complete)
+        blocked[h] = blocked_columns(ingest, rows, model)
+        outcome = schema_outcome(ingest, report, blocked[h], model.thresholds)
         severities[h] = "pass" if outcome.passed else outcome.severity
     assert severities == {11: "pass", 12: "ERROR", 13: "ERROR", 14: "pass"}
+    # 30 % of account_age_days mistyped and 20 % of merchant_category missing: both blocked
+    assert set(blocked[12]) == {"account_age_days", "merchant_category"}
+    assert not blocked[11] and not blocked[14]
 
 
 def test_malformed_lines_are_quarantined_in_their_hour(world):
@@ -176,11 +181,12 @@ def test_segment_drift_against_each_segments_own_reference(world):
         "SELECT * FROM daily_segment_drift WHERE model_name = 'fraud_detector'"
     )
     rows["day"] = (rows["day_start"] - START).dt.days
+    model = world["config"].model("fraud_detector")
     for d in (0, 1, 2):
-        outcome = segment_drift_outcome(rows[rows["day"] == d])
+        outcome = segment_drift_outcome(rows[rows["day"] == d], model)
         assert outcome.passed, (d, outcome.description)
         assert outcome.metadata["pairs_tested"] > 50
-    day3 = segment_drift_outcome(rows[rows["day"] == 3])
+    day3 = segment_drift_outcome(rows[rows["day"] == 3], model)
     assert not day3.passed and day3.severity == "ERROR"
     drifted = rows[(rows["day"] == 3) & rows["drifted"].astype(bool)]
     amount_segments = set(drifted.loc[drifted["column_name"] == "amount", "segment_value"])

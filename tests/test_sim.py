@@ -16,6 +16,8 @@ from modelmon_dagster.logformat import (
     format_timestamp,
     hour_folder,
 )
+from modelmon_dagster.registry import EmbeddedRegistry, Trigger
+from modelmon_dagster.registry.serving import ServedSpan, ServingPlan, publish_serving_plan
 from modelmon_dagster.sim import (
     AbruptDrift,
     ConceptDrift,
@@ -34,6 +36,11 @@ from modelmon_dagster.sim import (
 from modelmon_dagster.sim.__main__ import main
 from modelmon_dagster.sim.generator import format_us
 from modelmon_dagster.sim.scenarios import to_us
+from modelmon_dagster.training.artifacts import builtin_uri, load_model, save_model
+from modelmon_dagster.training.contract import TrainingSet
+from modelmon_dagster.training.data import feature_frame
+from modelmon_dagster.training.trainers import default_classifier
+from modelmon_dagster.warehouse import Warehouse
 
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "models.yaml"
 START = dt.datetime(2026, 11, 16)
@@ -449,27 +456,71 @@ def test_label_drift_biases_the_demand_model(tmp_path, config):
 # -- served version and config ------------------------------------------------------------------
 
 
-def test_active_version_comes_from_the_registry(tmp_path, config):
+def _registry_with(tmp_path, *activations):
+    """An embedded registry (DuckDB) whose champion changes at the given times."""
+    wh = Warehouse(f"duckdb:///{tmp_path / 'registry.duckdb'}")
+    registry = EmbeddedRegistry(wh)
+    for at, version, uri in activations:
+        registry.register(FRAUD, uri, Trigger("test"), at, version=version)
+        registry.promote(FRAUD, version, Trigger("test"), at)
+    return registry, wh
+
+
+def test_served_version_comes_from_the_registry(tmp_path, config):
     fraud = only(config, FRAUD)
     simulate(fraud, tmp_path / "v1", day(0), 1, reference_size=300)
-    registry = tmp_path / "v2" / "registry"
-    registry.mkdir(parents=True)
-    (registry / "active_versions.json").write_text(json.dumps({FRAUD: "v2"}))
+    registry, wh = _registry_with(
+        tmp_path, (day(0), "v1", builtin_uri("v1")), (day(0, 12), "v2", builtin_uri("v2"))
+    )
+    publish_serving_plan(registry, FRAUD, tmp_path / "v2")
+    wh.dispose()
     summary = simulate(fraud, tmp_path / "v2", day(0), 1, reference_size=300)
+    assert summary.model(FRAUD).served_versions == ("v1", "v2")
     assert summary.model(FRAUD).model_version == "v2"
     v1 = stream_frame(tmp_path / "v1", PREDICTIONS, FRAUD)
     v2 = stream_frame(tmp_path / "v2", PREDICTIONS, FRAUD)
-    assert set(v2["model_version"]) == {"v2"} and set(v1["model_version"]) == {"v1"}
+    after = v2["ts"] >= day(0, 12)
+    assert set(v2.loc[after, "model_version"]) == {"v2"}
+    assert set(v2.loc[~after, "model_version"]) == {"v1"} == set(v1["model_version"])
     assert v1["prediction_id"].tolist() == v2["prediction_id"].tolist()
     assert v1["features"].tolist() == v2["features"].tolist()
     ok = v1["status"] == "ok"
-    assert (v1.loc[ok, "score"] != v2.loc[ok, "score"]).mean() > 0.9
+    assert (v1.loc[ok & after, "score"] != v2.loc[ok & after, "score"]).mean() > 0.9
+    assert v1.loc[~after, "score"].equals(v2.loc[~after, "score"])
     reference = read_records([tmp_path / "v2" / fraud.model(FRAUD).baseline.reference_predictions])
     assert {r["model_version"] for r in reference} == {"v1"}
 
-    (registry / "active_versions.json").write_text(json.dumps({FRAUD: "v9"}))
+    unknown = ServingPlan(FRAUD, (ServedSpan(day(0), "v9", builtin_uri("v9")),))
     with pytest.raises(ValueError, match="v9"):
-        simulate(fraud, tmp_path / "v2", day(0), 1)
+        simulate(fraud, tmp_path / "v2", day(0), 1, serving={FRAUD: unknown})
+
+
+def test_simulator_serves_a_trained_artifact(tmp_path, config):
+    fraud = only(config, FRAUD)
+    model = fraud.model(FRAUD)
+    simulate(fraud, tmp_path / "train", day(0), 1, reference_size=0)
+    logged = stream_frame(tmp_path / "train", PREDICTIONS, FRAUD)
+    labels = stream_frame(tmp_path / "train", LABELS, FRAUD)
+    rows = logged.merge(labels[["prediction_id", "label"]], on="prediction_id")
+    training = TrainingSet(
+        model, feature_frame(model.features, rows), rows["label"].astype(str).to_numpy(), None
+    )
+    uri = save_model(
+        tmp_path / "models" / "v3", default_classifier(training), model, "default_classifier"
+    )
+    plan = ServingPlan(FRAUD, (ServedSpan(day(1, 6), "v3", uri),))
+    summary = simulate(
+        fraud, tmp_path / "serve", day(1), 1, reference_size=0, serving={FRAUD: plan}
+    )
+    assert summary.model(FRAUD).served_versions == ("v1", "v3")
+    served = stream_frame(tmp_path / "serve", PREDICTIONS, FRAUD)
+    mine = served[(served["model_version"] == "v3") & (served["status"] == "ok")]
+    assert (
+        len(mine) > 1000 and (served.loc[served["ts"] < day(1, 6), "model_version"] == "v1").all()
+    )
+    expected = load_model(uri).predict(mine)
+    np.testing.assert_allclose(mine["score"].to_numpy(), expected.score, atol=1e-6)
+    assert (mine["prediction"].to_numpy() == expected.prediction).all()
 
 
 def test_invalid_scenarios_are_rejected(tmp_path, config):

@@ -7,7 +7,7 @@ from modelmon_dagster.defs.aggregates.assets import build_grain_step
 from modelmon_dagster.defs.baseline.assets import build_baseline_asset
 from modelmon_dagster.defs.drift.assets import VOLUME_CHECK, drift_parts
 from modelmon_dagster.defs.ingestion.assets import build_ingestion_assets
-from modelmon_dagster.defs.jobs import build_jobs_and_schedules
+from modelmon_dagster.defs.jobs import build_baseline_job, build_model_jobs
 from modelmon_dagster.defs.partitions import daily_partitions, hourly_partitions, monthly_partitions
 from modelmon_dagster.defs.performance.assets import PERFORMANCE_ASSETS, performance_parts
 from modelmon_dagster.defs.performance.sensors import PERFORMANCE_JOB, build_late_label_sensor
@@ -28,7 +28,7 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
     hourly = hourly_partitions(config.partitions_start)
     daily = daily_partitions(config.partitions_start)
     monthly = monthly_partitions(config.partitions_start)
-    assets, hourly_keys, daily_keys, baseline_keys, review_keys = [], [], [], [], []
+    assets, jobs, schedules, baseline_keys, review_keys = [], [], [], [], []
     for model in config.models:
         ingestion = build_ingestion_assets(model, hourly)
         baseline = build_baseline_asset(model)
@@ -49,12 +49,15 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
         review = build_review_asset(model, monthly)
         assets += [*ingestion, baseline, hourly_aggs, daily_aggs, review]
         review_keys += list(review.keys)
-        hourly_keys += [key for a in (*ingestion, hourly_aggs) for key in a.keys]
-        daily_keys += list(daily_aggs.keys)
         baseline_keys += list(baseline.keys)
-    jobs, schedules = build_jobs_and_schedules(
-        hourly_keys, daily_keys, baseline_keys, hourly, daily
-    )
+        model_jobs, model_schedules = build_model_jobs(
+            model.name,
+            [key for a in (*ingestion, hourly_aggs) for key in a.keys],
+            list(daily_aggs.keys),
+        )
+        jobs += model_jobs
+        schedules += model_schedules
+    jobs.append(build_baseline_job(baseline_keys))
     performance_keys = [
         dg.AssetKey([m.name, name]) for m in config.models for name in PERFORMANCE_ASSETS
     ]

@@ -1,8 +1,18 @@
 """Hourly and daily partitions shared by every monitored model (UTC)."""
 
 import datetime as dt
+import warnings
+from dataclasses import dataclass
 
 import dagster as dg
+
+# Partitioned asset checks (AssetCheckSpec(partitions_def=...)) are a preview feature in Dagster
+# 1.13; they are what makes per-partition check history work (docs/DESIGN.md).
+warnings.filterwarnings(
+    "ignore",
+    message="Specifying a partitions_def on an AssetCheckSpec",
+    category=dg.PreviewWarning,
+)
 
 
 def hourly_partitions(start: dt.datetime) -> dg.HourlyPartitionsDefinition:
@@ -35,3 +45,30 @@ def window_of(context: dg.AssetExecutionContext) -> tuple[dt.datetime, dt.dateti
         window.start.astimezone(dt.UTC).replace(tzinfo=None),
         window.end.astimezone(dt.UTC).replace(tzinfo=None),
     )
+
+
+@dataclass(frozen=True)
+class Period:
+    """One partition of a run: its key and time window (naive UTC)."""
+
+    key: str
+    start: dt.datetime
+    end: dt.datetime
+
+
+def _naive(ts: dt.datetime) -> dt.datetime:
+    return ts.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def run_periods(context: dg.AssetExecutionContext) -> list[Period]:
+    """Every partition the run covers, in time order (one for a normal run, many for a range).
+
+    Ranged runs (``BackfillPolicy.single_run()``) are how a backfill avoids Dagster's per-run
+    overhead: the step processes each partition of the range in turn.
+    """
+    partitions_def = context.assets_def.partitions_def
+    periods = []
+    for key in context.partition_keys:
+        window = partitions_def.time_window_for_partition_key(key)
+        periods.append(Period(key, _naive(window.start), _naive(window.end)))
+    return sorted(periods, key=lambda p: p.start)

@@ -10,7 +10,6 @@ context per process is reused.
 """
 
 import functools
-import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -185,7 +184,7 @@ def validate_batch(
     baseline: Baseline,
     categories_complete: dict[str, bool] | None = None,
 ) -> QualityReport:
-    """Run the model's suite on an hour's raw prediction rows.
+    """Run the model's suite on one batch of raw prediction rows (e.g. an hour's).
 
     Parameters
     ----------
@@ -204,18 +203,48 @@ def validate_batch(
     """
     if rows.empty:
         return QualityReport(rows=0)
+    groups = pd.Series(0, index=rows.index)
+    return validate_groups(rows, groups, model, baseline, categories_complete)[0]
+
+
+# Expectations whose unexpected share is taken over every row (the rest: over non-null rows,
+# as Great Expectations' ``mostly`` does).
+_OVER_ALL_ROWS = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"}
+
+
+def validate_groups(
+    rows: pd.DataFrame,
+    groups: pd.Series,
+    model: ModelConfig,
+    baseline: Baseline,
+    categories_complete: dict[str, bool] | None = None,
+) -> dict:
+    """Run the suite once over ``rows`` and grade it separately for each group (e.g. hour).
+
+    One Great Expectations validation (about 0.1 s whatever the size) serves every group: it
+    returns the index of each unexpected row (``COMPLETE`` result format), which is counted per
+    group and graded with the same tolerance (``mostly``) as a validation of the group alone.
+
+    Returns
+    -------
+    dict
+        Group key -> :class:`QualityReport`.
+    """
+    if rows.empty:
+        return {}
+    rows = rows.reset_index(drop=True)
+    groups = pd.Series(groups.to_numpy(), index=rows.index)
     complete = tuple(sorted((categories_complete or {}).items()))
     planned, suite = _suite(model, baseline, complete)
     _, batch_definition = _context()
     batch = batch_definition.get_batch(batch_parameters={"dataframe": rows})
-    result = batch.validate(
-        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-    )
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
     # Results do not come back in suite order: match them by expectation id.
     by_id = {res.expectation_config.id: res for res in result.results}
     if None in by_id or len(by_id) != len(planned):
         raise RuntimeError(f"{model.name}: could not match Great Expectations results to the suite")
-    outcomes = []
+    sizes = groups.value_counts()
+    per_group: dict = {g: [] for g in sizes.index}
     for (allowed, error_above, _), expectation in zip(planned, suite.expectations, strict=True):
         res = by_id[expectation.id]
         if res.exception_info and res.exception_info.get("raised_exception"):
@@ -223,23 +252,36 @@ def validate_batch(
                 f"{model.name}: expectation {expectation.expectation_type} on "
                 f"{expectation.column} raised: {res.exception_info.get('exception_message')}"
             )
-        detail = res.result or {}
-        count = int(detail.get("unexpected_count") or 0)
-        fraction = float(detail.get("unexpected_percent") or 0.0) / 100.0
-        if math.isnan(fraction):
-            fraction = 0.0
-        severity = ERROR if error_above is not None and fraction > error_above else WARN
-        outcomes.append(
-            ExpectationOutcome(
-                severity=severity,
-                expectation=expectation.expectation_type,
-                column=expectation.column,
-                success=bool(res.success),
-                unexpected_count=count,
-                unexpected_fraction=fraction,
-                allowed_fraction=allowed,
-                sample=tuple(detail.get("partial_unexpected_list") or ())[:SAMPLE_SIZE],
-                failing_rows=() if res.success else _failing_rows(rows, expectation),
+        unexpected_index = list((res.result or {}).get("unexpected_index_list") or ())
+        unexpected = groups.loc[unexpected_index].value_counts()
+        if expectation.expectation_type in _OVER_ALL_ROWS:
+            denominators = sizes
+        else:
+            denominators = groups[rows[expectation.column].notna()].value_counts()
+        for group, outcomes in per_group.items():
+            count = int(unexpected.get(group, 0))
+            total = int(denominators.get(group, 0))
+            fraction = count / total if total else 0.0
+            success = fraction <= allowed + 1e-12
+            severity = ERROR if error_above is not None and fraction > error_above else WARN
+            failing = ()
+            if not success:
+                in_group = rows.loc[groups == group]
+                failing = _failing_rows(in_group, expectation)
+            outcomes.append(
+                ExpectationOutcome(
+                    severity=severity,
+                    expectation=expectation.expectation_type,
+                    column=expectation.column,
+                    success=success,
+                    unexpected_count=count,
+                    unexpected_fraction=fraction,
+                    allowed_fraction=allowed,
+                    sample=tuple(r[expectation.column] for r in failing),
+                    failing_rows=failing,
+                )
             )
-        )
-    return QualityReport(rows=len(rows), outcomes=tuple(outcomes))
+    return {
+        group: QualityReport(rows=int(sizes[group]), outcomes=tuple(outcomes))
+        for group, outcomes in per_group.items()
+    }

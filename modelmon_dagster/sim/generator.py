@@ -20,7 +20,7 @@ import datetime as dt
 import json
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from modelmon_dagster.logformat import (
     format_timestamp,
     hour_folder,
 )
+from modelmon_dagster.registry.serving import ServingPlan, read_serving_plan
 from modelmon_dagster.sim.processes import US_PER_HOUR, Process, choose, process_for
 from modelmon_dagster.sim.scenarios import (
     ConceptDrift,
@@ -48,9 +49,9 @@ from modelmon_dagster.sim.scenarios import (
     VolumeDrop,
     to_us,
 )
+from modelmon_dagster.sim.serving import SimulatedServer
 
 WRITER_ID = "sim"
-REGISTRY_FILE = Path("registry") / "active_versions.json"
 REFERENCE_DAYS = 7
 # Seeds the reference data in place of an hour index (an hour far beyond any simulation).
 REFERENCE_STREAM = 2**31 - 1
@@ -71,7 +72,7 @@ class ModelSimulation:
     Attributes
     ----------
     model_name, model_version : str
-        The model and the version that served the predictions.
+        The model and the version that served the last predictions of the window.
     hours : int
         Hours simulated.
     predictions : int
@@ -88,6 +89,8 @@ class ModelSimulation:
         Records in the reference files.
     malformed_by_hour, schema_broken_by_hour : tuple of (datetime, int)
         The two fault counts per prediction hour, hours without faults left out.
+    served_versions : tuple of str
+        Every version that answered a request of the window, in order of first use.
     """
 
     model_name: str
@@ -102,6 +105,7 @@ class ModelSimulation:
     reference_labels: int
     malformed_by_hour: tuple[tuple[dt.datetime, int], ...] = ()
     schema_broken_by_hour: tuple[tuple[dt.datetime, int], ...] = ()
+    served_versions: tuple[str, ...] = ()
 
     def malformed_in(self, hour: dt.datetime) -> int:
         """Malformed lines injected into the prediction file of ``hour``."""
@@ -149,7 +153,7 @@ class SimulationSummary:
         rows = [
             (
                 m.model_name,
-                m.model_version,
+                "/".join(m.served_versions) or m.model_version,
                 m.hours,
                 m.predictions,
                 m.labels,
@@ -180,6 +184,7 @@ class _Batch:
     label_arrival_us: np.ndarray
     label_lines: list[str]
     predictions: int
+    versions: tuple[str, ...] = ()  # versions that answered, in order of first use
 
 
 def _naive(ts: dt.datetime) -> dt.datetime:
@@ -205,25 +210,6 @@ def format_us(us: np.ndarray) -> list[str]:
             prefixes[h] = prefix
         out.append(f"{prefix}{m:02d}:{s:02d}.{u:06d}Z")
     return out
-
-
-def read_active_versions(data_dir: Path) -> dict[str, str]:
-    """Model name -> served version from ``{data_dir}/registry/active_versions.json`` ({} if none).
-
-    Raises
-    ------
-    ValueError
-        If the file is not a JSON object of strings.
-    """
-    path = Path(data_dir) / REGISTRY_FILE
-    if not path.exists():
-        return {}
-    raw = json.loads(path.read_text())
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
-    ):
-        raise ValueError(f"{path}: expected a JSON object mapping model names to versions")
-    return raw
 
 
 def _check_model(process: Process, model: ModelConfig) -> None:
@@ -287,7 +273,7 @@ def _of(scenarios: Sequence[Scenario], kind: type) -> list:
 def _generate(
     process: Process,
     model: ModelConfig,
-    version: str,
+    server: SimulatedServer,
     ts_us: np.ndarray,
     streams: Sequence[np.random.Generator],
     scenarios: Sequence[Scenario],
@@ -330,7 +316,8 @@ def _generate(
         logit_shift = logit_shift + s.logit_shift * m
         outcome_scale = outcome_scale * np.where(m, s.outcome_scale, 1.0)
     truth = process.outcome(out_rng, frame, concept, logit_shift, outcome_scale)
-    output = process.predict(version, frame)
+    versions, output = server.serve(frame, ts_us)
+    version_list = versions.tolist()
 
     # Operations: latency, status, host.
     ops = process.operations(ops_rng, ts_us)
@@ -416,7 +403,7 @@ def _generate(
         record = {
             "prediction_id": ids[i],
             "model_name": model.name,
-            "model_version": version,
+            "model_version": version_list[i],
             "timestamp": timestamps[i],
             "features": features[i],
             "prediction": predicted[i] if good else None,
@@ -480,6 +467,7 @@ def _generate(
         label_arrival_us=arrival[keep],
         label_lines=label_lines,
         predictions=n - len(bad),
+        versions=tuple(dict.fromkeys(version_list)),
     )
 
 
@@ -512,7 +500,7 @@ def _prune_folder(folder: Path) -> None:
 def _simulate_model(
     process: Process,
     model: ModelConfig,
-    version: str,
+    server: SimulatedServer,
     scenarios: list[Scenario],
     data_dir: Path,
     start: dt.datetime,
@@ -537,6 +525,7 @@ def _simulate_model(
     files = predictions = malformed = broken = 0
     malformed_by_hour, broken_by_hour = [], []
     arrivals, label_lines = [], []
+    served: dict[str, None] = {}
     for h, hour in enumerate(hour_starts):
         hour_us = start_us + h * US_PER_HOUR
         rng = np.random.default_rng([seed, model_index, hour_us // US_PER_HOUR])
@@ -547,7 +536,8 @@ def _simulate_model(
             factor *= 1.0 - share + share * s.factor
         n = int(vol_rng.poisson(process.hourly_rate(hour.hour) * factor))
         ts_us = hour_us + np.sort(ts_rng.integers(0, US_PER_HOUR, n))
-        batch = _generate(process, model, version, ts_us, streams, scenarios, end_us)
+        batch = _generate(process, model, server, ts_us, streams, scenarios, end_us)
+        served.update(dict.fromkeys(batch.versions))
         if batch.lines:
             folder = hour_folder(logs_root, PREDICTIONS, model.name, hour)
             _write_file(folder / f"{WRITER_ID}{CLOSED_SUFFIX}", batch.lines)
@@ -583,7 +573,7 @@ def _simulate_model(
         )
     return ModelSimulation(
         model_name=model.name,
-        model_version=version,
+        model_version=next(reversed(served), model.baseline.model_version),
         hours=hours,
         predictions=predictions,
         labels=len(label_lines),
@@ -594,6 +584,7 @@ def _simulate_model(
         reference_labels=ref_labels,
         malformed_by_hour=tuple(malformed_by_hour),
         schema_broken_by_hour=tuple(broken_by_hour),
+        served_versions=tuple(served),
     )
 
 
@@ -614,7 +605,8 @@ def _write_reference(
     hour_of_day = (ref_start_us // US_PER_HOUR + np.arange(n_hours)) % 24
     hours = choose(hour_rng.random(size), process.diurnal(hour_of_day))
     ts_us = np.sort(ref_start_us + hours * US_PER_HOUR + ts_rng.integers(0, US_PER_HOUR, size))
-    batch = _generate(process, model, model.baseline.model_version, ts_us, streams, [], None)
+    server = SimulatedServer(process, model)  # the baseline version, built in
+    batch = _generate(process, model, server, ts_us, streams, [], None)
     _write_file(data_dir / model.baseline.reference_predictions, batch.lines)
     if model.baseline.reference_labels is None:
         return len(batch.lines), 0
@@ -630,6 +622,7 @@ def simulate(
     seed: int = 42,
     scenarios: list | None = None,
     reference_size: int = 20000,
+    serving: Mapping[str, ServingPlan] | None = None,
 ) -> SimulationSummary:
     """Simulate ``days`` days of prediction and label logs of every model in ``config``.
 
@@ -645,8 +638,12 @@ def simulate(
       baseline version time-stamped in the 7 days before ``start`` (with the normal background
       error rate) and their labels, without the arrival cut-off (0 skips the reference).
 
-    The served model version is read from ``{data_dir}/registry/active_versions.json`` (e.g.
-    ``{"fraud_detector": "v2"}``) if it exists, else it is the baseline's version.
+    Each request is answered by the version the model registry had as champion at the
+    request's time: ``serving`` gives each model's plan, and by default the plan the registry
+    published under ``{data_dir}/registry/serving/`` is read
+    (:func:`modelmon_dagster.registry.serving.read_serving_plan`; no warehouse access). Before
+    the plan's first activation, or without a plan, the baseline's version serves. A version
+    trained by the retrain job is loaded from its artifact and predicts on the logged features.
 
     Rerunning is idempotent: every file already in the hour folders of the window (both
     streams, any writer) is deleted first, so the simulator owns those folders.
@@ -669,6 +666,9 @@ def simulate(
         in ``config`` are ignored. None means a clean simulation.
     reference_size : int, default 20000
         Records in each model's reference file.
+    serving : mapping of str to ServingPlan, optional
+        Per model, the champion over time (overrides the published plans; a model left out
+        serves its baseline version).
 
     Returns
     -------
@@ -691,22 +691,23 @@ def simulate(
         raise ValueError("reference_size must not be negative")
     data_dir = Path(data_dir)
     scenarios = list(scenarios or [])
-    active = read_active_versions(data_dir)
     plans = []
     for model in config.models:
         process = process_for(model.name)
         _check_model(process, model)
-        version = active.get(model.name, model.baseline.model_version)
-        process.check_version(version)
-        process.check_version(model.baseline.model_version)
+        if serving is None:
+            plan = read_serving_plan(data_dir, model.name)
+        else:
+            plan = serving.get(model.name)
+        server = SimulatedServer(process, model, plan)
         mine = [s for s in scenarios if s.model_name == model.name]
         _check_scenarios(process, model, mine)
-        plans.append((process, model, version, mine))
+        plans.append((process, model, server, mine))
     results = tuple(
         _simulate_model(
-            process, model, version, mine, data_dir, start, days * 24, seed, reference_size
+            process, model, server, mine, data_dir, start, days * 24, seed, reference_size
         )
-        for process, model, version, mine in plans
+        for process, model, server, mine in plans
     )
     return SimulationSummary(
         start=start,

@@ -57,6 +57,9 @@ class SqlModel:
     # Per-source exceptions from the yml, e.g. {"raw_labels": "all"}: the model reads every
     # partition of that source, not only its own window's.
     source_partition_mappings: tuple[tuple[str, str], ...] = ()
+    # Columns naming a monitored column (e.g. column_name, segment_column): rows whose named
+    # column the hour's schema check blocked are left out (yml ``blocked_by_schema``).
+    blocked_by_schema: tuple[str, ...] = ()
 
     @property
     def time_column(self) -> str:
@@ -166,6 +169,10 @@ def _load_model(sql_path: Path) -> SqlModel:
     for table, mapping in mappings.items():
         if mapping != "all":
             raise SqlProjectError(f"{yml_path}: unknown partition mapping {mapping!r} for {table}")
+    blocked_by = tuple(meta.get("blocked_by_schema") or ())
+    for column in blocked_by:
+        if column not in names:
+            raise SqlProjectError(f"{yml_path}: blocked_by_schema names no column {column!r}")
     sql = sql_path.read_text()
     return SqlModel(
         name=name,
@@ -178,4 +185,5 @@ def _load_model(sql_path: Path) -> SqlModel:
         refs=tuple(dict.fromkeys(REF.findall(sql))),
         sources=tuple(dict.fromkeys(SOURCE.findall(sql))),
         source_partition_mappings=tuple(sorted(mappings.items())),
+        blocked_by_schema=blocked_by,
     )

@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 from modelmon_dagster.baseline import Baseline
+from modelmon_dagster.blocked import BLOCKED_COLUMNS, blocked_rows_cleanup
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.sql.project import SqlModel, SqlProject
 from modelmon_dagster.sql.render import render_model
@@ -45,4 +46,9 @@ def run_model_window(
         insert_sql = FINAL_SELECT.sub(f"select {select_cols} from final", body)
     else:
         insert_sql = f"SELECT {select_cols} FROM ({body}) AS rendered_model"
-    return warehouse.replace_rows(sql_model.schema, where, rendered.params, insert_sql=insert_sql)
+    cleanup = blocked_rows_cleanup(sql_model)
+    if cleanup is not None:
+        warehouse.ensure_schema(BLOCKED_COLUMNS)
+    return warehouse.replace_rows(
+        sql_model.schema, where, rendered.params, insert_sql=insert_sql, cleanup_sql=cleanup
+    )

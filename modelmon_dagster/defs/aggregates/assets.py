@@ -4,8 +4,10 @@ The translator makes every ``dbt_like_sql`` model an asset under each monitored 
 dependencies come from the parsed ``ref()``/``source()`` calls, and from the baseline when the
 SQL bins or shifts by it. The models of one grain run in one multi-asset step, each replacing
 its partition window in its own transaction, in ``ref()`` order. Python assets of the same grain
-(drift) run after them in the same step, and the step evaluates the grain's asset checks.
-Fewer steps per run keep Dagster's per-step overhead down (see docs/DESIGN.md).
+(drift, performance) run after them in the same step, and the step evaluates the grain's asset
+checks, per partition. A run may cover one partition (schedules) or a range (backfills): SQL
+models run once per stretch of partitions that share a baseline, checks judge each partition.
+Fewer steps and runs keep Dagster's per-step overhead down (see docs/DESIGN.md).
 """
 
 import datetime as dt
@@ -14,35 +16,56 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from modelmon_dagster.baseline import baseline_for_window
+from modelmon_dagster.baseline import Baseline, baseline_for_window, baselines_by_hour
 from modelmon_dagster.checks import CheckOutcome
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.defs.aggregates.describe import DESCRIBERS
-from modelmon_dagster.defs.checks import check_result
-from modelmon_dagster.defs.partitions import window_of
+from modelmon_dagster.defs.checks import CheckRecorder
+from modelmon_dagster.defs.partitions import Period, run_periods
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from modelmon_dagster.ingest.tables import raw_labels_table, raw_predictions_table
 from modelmon_dagster.sql import SqlModel, SqlProject, run_model_window
 from modelmon_dagster.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
 class Window:
-    """What a Python asset or check sees: the warehouse, the model and the partition window."""
+    """What a Python asset or check sees: the warehouse, the model and the partition window.
+
+    ``periods`` are the run's partitions inside ``[start, end)`` (one, or a backfill's range).
+    """
 
     warehouse: Warehouse
     model: ModelConfig
     start: dt.datetime
     end: dt.datetime
+    periods: tuple[Period, ...] = ()
+
+    def single(self, period: Period) -> "Window":
+        """The window of one of its partitions."""
+        return Window(self.warehouse, self.model, period.start, period.end, (period,))
 
 
 @dataclass(frozen=True)
 class StepCheck:
-    """An asset check evaluated at the end of a step."""
+    """An asset check evaluated at the end of a step, once per partition.
+
+    ``evaluate`` judges one partition's window. A check that can judge a whole range more
+    cheaply (one query instead of one per partition) gives ``evaluate_range`` instead, returning
+    an outcome per partition key.
+    """
 
     asset: str  # asset name under the model's prefix
     name: str
     description: str
-    evaluate: Callable[[Window], CheckOutcome]
+    evaluate: Callable[[Window], CheckOutcome] | None = None
+    evaluate_range: Callable[[Window], dict[str, CheckOutcome]] | None = None
+
+    def outcomes(self, window: Window) -> dict[str, CheckOutcome]:
+        """Partition key -> outcome for every partition of ``window``."""
+        if self.evaluate_range is not None:
+            return self.evaluate_range(window)
+        return {p.key: self.evaluate(window.single(p)) for p in window.periods}
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,46 @@ class PythonAsset:
 def sql_asset_key(model: ModelConfig, name: str) -> dg.AssetKey:
     """Asset key of a SQL model (or source asset) under a monitored model."""
     return dg.AssetKey([model.name, name])
+
+
+def baseline_stretches(
+    warehouse: Warehouse,
+    model: ModelConfig,
+    grain: str,
+    periods: list[Period],
+    warn: Callable[[str], None],
+) -> list[tuple[dt.datetime, dt.datetime, Baseline]]:
+    """Consecutive partitions that share a baseline, as ``(start, end, baseline)``.
+
+    Hours are binned on the baseline of the version that served most of them; an hour without
+    predictions joins the stretch before it (it has nothing to bin).
+    """
+    if grain == "hourly":
+        served = baselines_by_hour(warehouse, model, [p.start for p in periods], warn)
+        chosen = [served[p.start] for p in periods]
+    else:
+        chosen = [baseline_for_window(warehouse, model, p.start, p.end, warn) for p in periods]
+    stretches: list[tuple[dt.datetime, dt.datetime, Baseline]] = []
+    for period, baseline in zip(periods, chosen, strict=True):
+        if stretches and stretches[-1][2].baseline_id == baseline.baseline_id:
+            stretches[-1] = (stretches[-1][0], period.end, baseline)
+        else:
+            stretches.append((period.start, period.end, baseline))
+    return stretches
+
+
+def ensure_inputs(warehouse: Warehouse, project: SqlProject, models, model: ModelConfig) -> None:
+    """Create (empty) every table the SQL models read, so a model without data reads nothing.
+
+    A fresh warehouse whose hours were all blocked or empty has no hourly tables yet; the daily
+    models must then record an empty day, not fail on a missing table.
+    """
+    raw = {"raw_predictions": raw_predictions_table(model), "raw_labels": raw_labels_table(model)}
+    for sql_model in models:
+        for ref in sql_model.refs:
+            warehouse.ensure_schema(project.models[ref].schema)
+        for src in sql_model.sources:
+            warehouse.ensure_schema(raw[project.sources[src].asset])
 
 
 def sql_asset_spec(project: SqlProject, sql_model: SqlModel, model: ModelConfig) -> dg.AssetSpec:
@@ -116,7 +179,12 @@ def build_grain_step(
         for p in python_assets
     ]
     check_specs = [
-        dg.AssetCheckSpec(c.name, asset=sql_asset_key(model, c.asset), description=c.description)
+        dg.AssetCheckSpec(
+            c.name,
+            asset=sql_asset_key(model, c.asset),
+            description=c.description,
+            partitions_def=partitions_def,
+        )
         for c in checks
     ]
 
@@ -127,36 +195,45 @@ def build_grain_step(
         partitions_def=partitions_def,
         can_subset=True,
         pool=WAREHOUSE_POOL,
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        start, end = window_of(context)
+        periods = run_periods(context)
+        start, end = periods[0].start, periods[-1].end
         wh = warehouse.get()
-        window = Window(wh, model, start, end)
+        window = Window(wh, model, start, end, tuple(periods))
         selected = [m for key, m in by_key.items() if key in context.selected_asset_keys]
-        baseline = None
+        ensure_inputs(wh, project, selected, model)
+        stretches = [(start, end, None)]
         if any(m.uses_baseline for m in selected):
-            baseline = baseline_for_window(wh, model, start, end, context.log.warning)
+            stretches = baseline_stretches(wh, model, grain, periods, context.log.warning)
         for sql_model in selected:
-            rows = run_model_window(wh, project, sql_model, model, start, end, baseline)
+            rows = sum(
+                run_model_window(wh, project, sql_model, model, s, e, baseline)
+                for s, e, baseline in stretches
+            )
             describe = DESCRIBERS.get(sql_model.name)
             metadata = {"rows_written": dg.MetadataValue.int(rows)}
             if describe is not None:
                 metadata |= describe(wh, model.name, start, end)
-            if baseline is not None and sql_model.uses_baseline:
-                metadata["baseline_id"] = baseline.baseline_id
+            if sql_model.uses_baseline and stretches[-1][2] is not None:
+                metadata["baseline_id"] = stretches[-1][2].baseline_id
             yield dg.MaterializeResult(
                 asset_key=sql_asset_key(model, sql_model.name), metadata=metadata
             )
         for key, python_asset in python_by_key.items():
             if key in context.selected_asset_keys:
                 yield dg.MaterializeResult(asset_key=key, metadata=python_asset.compute(window))
+        recorder = CheckRecorder(context, wh, model.name, grain)
+        by_period = {p.key: p for p in periods}
         for check in checks:
             key = sql_asset_key(model, check.asset)
-            if dg.AssetCheckKey(key, check.name) in context.selected_asset_check_keys:
-                outcome = check.evaluate(window)
-                if outcome.passed is None:  # not judged: no evaluation (shows as skipped)
-                    context.log.info(f"{check.name}: {outcome.description}")
-                    continue
-                yield check_result(outcome, key)
+            if key not in context.selected_asset_keys and (
+                dg.AssetCheckKey(key, check.name) not in context.selected_asset_check_keys
+            ):
+                continue
+            for partition_key, outcome in check.outcomes(window).items():
+                recorder.add(key, by_period[partition_key], outcome)
+        recorder.flush()
 
     return aggregates

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from modelmon_dagster.blocked import blocked_in
 from modelmon_dagster.defs.aggregates.assets import PythonAsset, StepCheck, Window
 from modelmon_dagster.drift import (
     FEATURE_ROLES,
@@ -53,15 +54,35 @@ def _compute(grain: str):
     return compute
 
 
+def _by_period(frame: pd.DataFrame, time_col: str, periods) -> dict[str, pd.DataFrame]:
+    """Split a range's rows by partition (a partition without rows gets an empty frame)."""
+    starts = pd.to_datetime(frame[time_col]) if len(frame) else pd.Series(dtype="datetime64[us]")
+    return {p.key: frame[starts == pd.Timestamp(p.start)] for p in periods}
+
+
+def _drift_rows(w: Window, grain: str) -> pd.DataFrame:
+    """The window's drift rows (no table yet: no rows)."""
+    table = drift_table(grain)
+    if not w.warehouse.table_exists(table.name):
+        return pd.DataFrame(columns=table.column_names)
+    time_col = TIME_COLUMN[grain]
+    return w.warehouse.query_df(
+        f"SELECT * FROM {table.name} WHERE model_name = :m "
+        f"AND {time_col} >= :s AND {time_col} < :e",
+        {"m": w.model.name, "s": w.start, "e": w.end},
+    )
+
+
 def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> StepCheck:
-    def evaluate(w: Window):
-        time_col = TIME_COLUMN[grain]
-        frame = w.warehouse.query_df(
-            f"SELECT * FROM {drift_table(grain).name} WHERE model_name = :m "
-            f"AND {time_col} >= :s AND {time_col} < :e",
-            {"m": w.model.name, "s": w.start, "e": w.end},
-        )
-        return drift_outcome(frame, name, roles)
+    def evaluate_range(w: Window) -> dict:
+        frame = _drift_rows(w, grain)
+        blocked = blocked_in(w.warehouse, w.model.name, w.start, w.end) if grain == "hourly" else {}
+        return {
+            p.key: drift_outcome(rows, name, roles, blocked.get(p.start, {}))
+            for p, rows in zip(
+                w.periods, _by_period(frame, TIME_COLUMN[grain], w.periods).values(), strict=True
+            )
+        }
 
     t = "drift_effect_warn / drift_effect_error"
     return StepCheck(
@@ -70,26 +91,20 @@ def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> St
         description=(
             f"{what} drifted from the baseline: significant after Benjamini-Hochberg control "
             f"and an effect size (W1/std or Jensen-Shannon distance) at or above the column's "
-            f"floor ({t}, raised by the reference's own day-to-day variation)."
+            f"floor ({t}, raised by the reference's own day-to-day variation). "
+            "Look at the columns listed in the metadata and at daily_column_drift."
         ),
-        evaluate=evaluate,
+        evaluate_range=evaluate_range,
     )
 
 
 def _null_rate_check(grain: str) -> StepCheck:
-    def evaluate(w: Window):
-        time_col = TIME_COLUMN[grain]
-        table = drift_table(grain)
-        frame = (
-            w.warehouse.query_df(
-                f"SELECT * FROM {table.name} WHERE model_name = :m "
-                f"AND {time_col} >= :s AND {time_col} < :e",
-                {"m": w.model.name, "s": w.start, "e": w.end},
-            )
-            if w.warehouse.table_exists(table.name)
-            else pd.DataFrame(columns=table.column_names)
-        )
-        return null_rate_outcome(frame)
+    def evaluate_range(w: Window) -> dict:
+        frame = _drift_rows(w, grain)
+        return {
+            key: null_rate_outcome(rows)
+            for key, rows in _by_period(frame, TIME_COLUMN[grain], w.periods).items()
+        }
 
     return StepCheck(
         asset=f"{grain}_drift",
@@ -97,9 +112,10 @@ def _null_rate_check(grain: str) -> StepCheck:
         description=(
             "Share of missing values per feature, prediction and score (among ok predictions) "
             "against the reference's: Fisher's exact test, Benjamini-Hochberg across columns, "
-            "and a change of at least null_rate_warn / null_rate_error points."
+            "and a change of at least null_rate_warn / null_rate_error points. Look at the "
+            "columns listed in the metadata and at the null_* columns of daily_column_drift."
         ),
-        evaluate=evaluate,
+        evaluate_range=evaluate_range,
     )
 
 
@@ -130,17 +146,21 @@ def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, .
     return (asset,), tuple(checks)
 
 
-def _segment_evaluate(w: Window):
+def _segment_evaluate(w: Window) -> dict:
+    table = segment_drift_table()
     rows = (
         w.warehouse.query_df(
-            f"SELECT * FROM {segment_drift_table().name} WHERE model_name = :m "
+            f"SELECT * FROM {table.name} WHERE model_name = :m "
             "AND day_start >= :s AND day_start < :e",
             {"m": w.model.name, "s": w.start, "e": w.end},
         )
-        if w.warehouse.table_exists(segment_drift_table().name)
-        else pd.DataFrame(columns=segment_drift_table().column_names)
+        if w.warehouse.table_exists(table.name)
+        else pd.DataFrame(columns=table.column_names)
     )
-    return segment_drift_outcome(rows)
+    return {
+        key: segment_drift_outcome(day_rows, w.model)
+        for key, day_rows in _by_period(rows, "day_start", w.periods).items()
+    }
 
 
 SEGMENT_DRIFT_CHECK = StepCheck(
@@ -150,7 +170,7 @@ SEGMENT_DRIFT_CHECK = StepCheck(
         "Drift inside each value of the config's segment columns, against that segment's own "
         "reference; Benjamini-Hochberg across all segment values and columns of the day."
     ),
-    evaluate=_segment_evaluate,
+    evaluate_range=_segment_evaluate,
 )
 
 

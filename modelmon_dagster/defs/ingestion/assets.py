@@ -1,23 +1,28 @@
 """Hourly ingestion, then schema and quality checks (Great Expectations) on the hour's rows.
 
-One hour of JSONL logs goes into typed raw tables; bad lines are quarantined.
+One hour of JSONL logs goes into typed raw tables; bad lines are quarantined. A run may cover
+one hour (the schedule) or a range of hours (a backfill): each hour is loaded, replaced and
+judged on its own; the metadata sums the range.
 """
 
 import dagster as dg
 
-from modelmon_dagster.baseline import baseline_for_window
-from modelmon_dagster.checks import quality_outcome, schema_outcome
+from modelmon_dagster.blocked import write_blocked
 from modelmon_dagster.config import ModelConfig
-from modelmon_dagster.defs.checks import check_result
-from modelmon_dagster.defs.partitions import window_of
+from modelmon_dagster.defs.checks import CheckRecorder
+from modelmon_dagster.defs.partitions import run_periods
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, WarehouseResource
 from modelmon_dagster.ingest.load import IngestResult, load_label_hour, load_prediction_hour
-from modelmon_dagster.quality.suite import QualityReport, validate_batch
+from modelmon_dagster.quality.hours import combined, judge_prediction_hours
+
+# Hours loaded and judged together in a ranged run (memory stays bounded by one chunk).
+HOURS_PER_CHUNK = 24
 
 
-def ingest_metadata(result: IngestResult) -> dict:
+def ingest_metadata(result: IngestResult, hours: int) -> dict:
     """Numbers the UI plots over partitions, plus the quarantine breakdown."""
     return {
+        "hours": hours,
         "files": result.files,
         "lines": result.lines,
         "rows": dg.MetadataValue.int(result.rows),
@@ -33,21 +38,27 @@ def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
     """``raw_predictions`` (with its ``schema`` and ``data_quality`` checks) and ``raw_labels``."""
     predictions_key = dg.AssetKey([model.name, "raw_predictions"])
     labels_key = dg.AssetKey([model.name, "raw_labels"])
+    t = model.thresholds
     schema_check = dg.AssetCheckSpec(
         "schema",
         asset=predictions_key,
-        blocking=True,
+        partitions_def=hourly,
         description=(
-            "Required features present and typed in all but "
-            f"{model.thresholds.schema_error_rate_error:.0%} of records, and at most "
-            f"{model.thresholds.quarantine_rate_error:.0%} of lines quarantined. "
-            "Blocks the hour's aggregates when it fails at ERROR."
+            "Records have the config's shape: each required feature present and typed in all but "
+            f"{t.schema_error_rate_error:.0%} of records, at most "
+            f"{t.quarantine_rate_error:.0%} of lines quarantined. On failure (ERROR) the broken "
+            "columns' statistics are left out of the hour's aggregates while the other columns "
+            "are still measured: fix the producer, then rerun the hour."
         ),
     )
     quality_check = dg.AssetCheckSpec(
         "data_quality",
         asset=predictions_key,
-        description="Values within the baseline's ranges and category sets; few schema problems.",
+        partitions_def=hourly,
+        description=(
+            "Values within the baseline's ranges and category sets, few schema problems and "
+            "quarantined lines (WARN): look at the failing rows listed in the metadata."
+        ),
     )
 
     @dg.multi_asset(
@@ -73,33 +84,47 @@ def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
         partitions_def=hourly,
         can_subset=True,
         pool=WAREHOUSE_POOL,
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def ingest(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, log_store: LogStoreResource
     ):
-        hour, end = window_of(context)
         wh = warehouse.get()
+        periods = run_periods(context)
         if predictions_key in context.selected_asset_keys:
-            result = load_prediction_hour(wh, model, log_store.logs_root, hour)
-            if result.files == 0:
-                context.log.warning(f"{model.name}: no closed prediction log files for {hour}")
-            yield dg.MaterializeResult(asset_key=predictions_key, metadata=ingest_metadata(result))
-            report = QualityReport(rows=0)
-            if result.rows:
-                baseline = baseline_for_window(wh, model, hour, end, context.log.warning)
-                complete = {c.column.name: c.categories_complete for c in baseline.columns}
-                report = validate_batch(result.table.to_pandas(), model, baseline, complete)
-            for outcome in (
-                schema_outcome(result, report, model.thresholds),
-                quality_outcome(result, report, model.thresholds),
-            ):
-                check_key = dg.AssetCheckKey(predictions_key, outcome.name)
-                if check_key in context.selected_asset_check_keys:
-                    yield check_result(outcome, predictions_key)
+            recorder = CheckRecorder(context, wh, model.name, "hourly")
+            loaded, blocked = [], {}
+            for i in range(0, len(periods), HOURS_PER_CHUNK):
+                chunk = periods[i : i + HOURS_PER_CHUNK]
+                results = [
+                    load_prediction_hour(wh, model, log_store.logs_root, p.start) for p in chunk
+                ]
+                for period, judged in zip(
+                    chunk,
+                    judge_prediction_hours(wh, model, results, context.log.warning),
+                    strict=True,
+                ):
+                    recorder.add(predictions_key, period, judged.schema)
+                    recorder.add(predictions_key, period, judged.quality)
+                    if judged.blocked:
+                        blocked[judged.hour] = judged.blocked
+                loaded += results
+            write_blocked(wh, model.name, periods[0].start, periods[-1].end, blocked)
+            empty = [r.hour for r in loaded if r.files == 0]
+            if empty and len(periods) == 1:
+                context.log.warning(f"{model.name}: no closed prediction log files for {empty[0]}")
+            metadata = ingest_metadata(combined(loaded), len(periods))
+            metadata["empty_hours"] = len(empty)
+            metadata["blocked"] = dg.MetadataValue.json(
+                {h.strftime("%Y-%m-%d %H:00"): cols for h, cols in sorted(blocked.items())}
+            )
+            yield dg.MaterializeResult(asset_key=predictions_key, metadata=metadata)
+            recorder.flush()
         if labels_key in context.selected_asset_keys:
-            result = load_label_hour(wh, model, log_store.logs_root, hour)
-            metadata = ingest_metadata(result)
-            metadata["prediction_days"] = dg.MetadataValue.json(list(result.prediction_days))
+            results = [load_label_hour(wh, model, log_store.logs_root, p.start) for p in periods]
+            total = combined(results)
+            metadata = ingest_metadata(total, len(periods))
+            metadata["prediction_days"] = dg.MetadataValue.json(list(total.prediction_days))
             yield dg.MaterializeResult(asset_key=labels_key, metadata=metadata)
 
     return [ingest]

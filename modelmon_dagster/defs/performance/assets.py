@@ -1,10 +1,13 @@
 """Delayed-label performance: the daily asset and its checks (run in the daily step)."""
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from modelmon_dagster.baseline import baseline_for_window
+from modelmon_dagster.baseline import Baseline, baseline_for_window
+from modelmon_dagster.checks import CheckOutcome
 from modelmon_dagster.defs.aggregates.assets import PythonAsset, StepCheck, Window
 from modelmon_dagster.performance import (
     ALL,
@@ -26,12 +29,48 @@ PERFORMANCE_ASSETS = (
 )
 
 
+def _baseline(w: Window) -> tuple[Baseline, str | None]:
+    """The day's baseline, and why it is another version's when the served one has none."""
+    fallback: list[str] = []
+    baseline = baseline_for_window(w.warehouse, w.model, w.start, w.end, fallback.append)
+    return baseline, (fallback[0] if fallback else None)
+
+
 def _baseline_id(w: Window) -> str | None:
-    return baseline_for_window(w.warehouse, w.model, w.start, w.end, lambda _m: None).baseline_id
+    return _baseline(w)[0].baseline_id
+
+
+def _judged_against(check):
+    """Wrap a check so its outcome names the baseline it was judged against.
+
+    A served version without a baseline of its own is judged against the default version's,
+    and the outcome says so in its description and metadata (never silently).
+    """
+
+    def evaluate(w: Window) -> CheckOutcome:
+        baseline, fallback = _baseline(w)
+        outcome = check(w, baseline_metrics(w.warehouse, w.model, baseline.baseline_id))
+        metadata = outcome.metadata | {"baseline_version": baseline.model_version}
+        description = outcome.description
+        if fallback:
+            metadata["baseline_fallback"] = fallback
+            description += (
+                f" [reference: the {baseline.model_version} baseline, as the served version "
+                "has none of its own]"
+            )
+        return replace(outcome, metadata=metadata, description=description)
+
+    return evaluate
 
 
 def _compute(w: Window) -> dict:
-    frame = compute_performance(w.warehouse, w.model, w.start, w.end, _baseline_id(w))
+    frame = pd.concat(
+        [
+            compute_performance(w.warehouse, w.model, p.start, p.end, _baseline_id(w.single(p)))
+            for p in w.periods
+        ],
+        ignore_index=True,
+    )
     written = w.warehouse.replace_rows(
         PERFORMANCE,
         "model_name = :m AND day_start >= :s AND day_start < :e",
@@ -47,6 +86,7 @@ def _compute(w: Window) -> dict:
             {"m": w.model.name, "s": w.start, "e": w.end},
         )
         meta["reliability"] = dg.MetadataValue.json(reliability_rows(hist))
+    overall = overall[overall["day_start"] == overall["day_start"].max()]
     if not overall.empty:
         meta["coverage"] = dg.MetadataValue.float(round(float(overall["coverage"].iloc[0]), 4))
         meta["n_labelled"] = dg.MetadataValue.int(int(overall["n_labelled"].iloc[0]))
@@ -66,11 +106,7 @@ def _read(w: Window) -> pd.DataFrame:
 
 
 def _vs_baseline(kind: str):
-    def evaluate(w: Window):
-        baseline = baseline_metrics(w.warehouse, w.model, _baseline_id(w))
-        return performance_outcome(_read(w), w.model, baseline, kind)
-
-    return evaluate
+    return _judged_against(lambda w, ref: performance_outcome(_read(w), w.model, ref, kind))
 
 
 def performance_parts(model) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, ...]]:
@@ -89,9 +125,6 @@ def performance_parts(model) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, 
         compute=_compute,
     )
 
-    def reference(w: Window) -> dict:
-        return baseline_metrics(w.warehouse, w.model, _baseline_id(w))
-
     checks = [
         StepCheck(
             "daily_performance",
@@ -106,7 +139,7 @@ def performance_parts(model) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, 
             "segment_performance",
             "Segment values clearly worse than the rest of the day (two-proportion test, "
             "Benjamini-Hochberg, gap thresholds) or than their own reference.",
-            lambda w: segment_outcome(_read(w), w.model, reference(w)),
+            _judged_against(lambda w, ref: segment_outcome(_read(w), w.model, ref)),
         ),
         StepCheck(
             "daily_performance",
@@ -130,7 +163,7 @@ def performance_parts(model) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, 
                 "calibration",
                 "Expected calibration error against the reference's: scores that stop meaning "
                 "the probabilities they meant signal concept or prior drift.",
-                lambda w: calibration_outcome(_read(w), w.model, reference(w)),
+                _judged_against(lambda w, ref: calibration_outcome(_read(w), w.model, ref)),
             ),
         ]
     return (asset,), tuple(checks)
