@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from modelmon_dagster.alerting.config import AlertingConfig, AlertingConfigError, parse_alerting
+from modelmon_dagster.metrics.settings import ControlChartSettings, parse_control_charts
 from modelmon_dagster.remediation.settings import RemediationConfig, parse_remediation
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -101,8 +102,14 @@ class Thresholds:
     # points (0.01 = one point), significant after Benjamini-Hochberg across columns.
     null_rate_warn: float = 0.01
     null_rate_error: float = 0.05
+    # System health, per hour: error and timeout rates fail when the hour's 95 % lower bound
+    # is above the threshold; p99 latency and mean host CPU on their point values.
     error_rate_warn: float = 0.02
     error_rate_error: float = 0.10
+    timeout_rate_warn: float = 0.01
+    timeout_rate_error: float = 0.05
+    host_cpu_pct_warn: float = 85.0
+    host_cpu_pct_error: float = 95.0
     latency_p99_ms_warn: float = 250.0
     latency_p99_ms_error: float = 1000.0
     schema_error_rate_warn: float = 0.001
@@ -191,6 +198,10 @@ class ModelConfig:
     segments: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    # ``control_charts:`` (modelmon_dagster/metrics/settings.py); out of equality and hashing.
+    control_charts: ControlChartSettings = field(
+        default_factory=ControlChartSettings, compare=False
+    )
     # The ``remediation:`` mapping (modelmon_dagster/remediation/settings.py); left out of
     # equality and hashing, which key per-model caches by what shapes the monitoring.
     remediation: RemediationConfig = field(
@@ -310,6 +321,8 @@ def _parse_thresholds(raw: Any, where: str) -> Thresholds:
         ("drift_effect_warn", "drift_effect_error"),
         ("null_rate_warn", "null_rate_error"),
         ("error_rate_warn", "error_rate_error"),
+        ("timeout_rate_warn", "timeout_rate_error"),
+        ("host_cpu_pct_warn", "host_cpu_pct_error"),
         ("latency_p99_ms_warn", "latency_p99_ms_error"),
         ("schema_error_rate_warn", "schema_error_rate_error"),
         ("quarantine_rate_warn", "quarantine_rate_error"),
@@ -381,6 +394,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             "business_rules",
             "alerting",
             "remediation",
+            "control_charts",
         },
         where,
     )
@@ -486,7 +500,16 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         thresholds=_parse_thresholds(raw.get("thresholds"), f"{where}.thresholds"),
         alerting=_parse_alerting(raw.get("alerting"), where),
         remediation=_parse_remediation(raw.get("remediation"), where, task),
+        control_charts=_parse_control_charts(raw.get("control_charts"), where),
     )
+
+
+def _parse_control_charts(raw: Any, where: str) -> ControlChartSettings:
+    # The schema lives with the metric store (modelmon_dagster/metrics/settings.py).
+    try:
+        return parse_control_charts(raw, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _parse_remediation(raw: Any, where: str, task: Task) -> RemediationConfig:

@@ -22,19 +22,26 @@ from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
 from modelmon_dagster.defs.review.assets import REVIEW_JOB
 from modelmon_dagster.ingest.tables import raw_labels_table, raw_predictions_table
 from modelmon_dagster.sim import demo_scenarios, simulate
+from modelmon_dagster.sim.alert_receiver import AlertReceiver
 from modelmon_dagster.warehouse import Warehouse
 
 # Blocked runs log their failures at ERROR; the demo reports them itself.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-def _run(job, instance, partition_key=None, tags=None):
-    """Run a job in-process on the persistent instance; stop the demo if the run fails."""
+def _run(job, instance, partition_key=None, tags=None, now: dt.datetime | None = None):
+    """Run a job in-process on the persistent instance; stop the demo if the run fails.
+
+    ``now`` is the simulated clock the run acts at (which results are recent enough to page).
+    """
+    run_config = dict(QUIET)
+    if now is not None:
+        run_config["resources"] = {"clock": {"config": {"fixed_now": now.isoformat()}}}
     result = job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
         tags=tags,
-        run_config=QUIET,
+        run_config=run_config,
         raise_on_error=False,
     )
     if not result.success:
@@ -55,15 +62,16 @@ def _hour_range(day_start: dt.datetime) -> dict:
     }
 
 
-def _metadata_sum(result, key: str, asset_name: str | None = None) -> int:
-    total = 0
+def _metadata_sum(result, key: str, asset_name: str) -> int:
+    """``key`` of the run's materialisation of ``asset_name``.
+
+    A ranged run records the same range totals on each partition's event: read one.
+    """
     for event in result.get_asset_materialization_events():
-        if asset_name is not None and event.materialization.asset_key.path[-1] != asset_name:
-            continue
-        value = event.materialization.metadata.get(key)
-        if value is not None:
-            total += int(value.value)
-    return total
+        if event.materialization.asset_key.path[-1] == asset_name:
+            value = event.materialization.metadata.get(key)
+            return int(value.value) if value is not None else 0
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{counts.schema_broken} schema-broken records injected"
         )
 
+    receiver = _alert_receiver(settings)
     defs = build_definitions(config, settings)
     instance = dg.DagsterInstance.get()
     print(f"[2/4] baselines from reference data ({settings.data_dir / 'reference'})")
@@ -109,12 +118,13 @@ def main(argv: list[str] | None = None) -> None:
         predictions = labels = quarantined = 0
         for model in config.models:
             hourly = defs.resolve_job_def(job_name(model.name, "hourly"))
-            result = _run(hourly, instance, tags=_hour_range(day_start))
+            day_end = day_start + dt.timedelta(days=1)
+            result = _run(hourly, instance, tags=_hour_range(day_start), now=day_end)
             predictions += _metadata_sum(result, "rows", "raw_predictions")
             labels += _metadata_sum(result, "rows", "raw_labels")
             quarantined += _metadata_sum(result, "quarantined_lines", "raw_predictions")
             daily = defs.resolve_job_def(job_name(model.name, "daily"))
-            _run(daily, instance, day_start.strftime("%Y-%m-%d"))
+            _run(daily, instance, day_start.strftime("%Y-%m-%d"), now=day_end)
         print(
             f"      {day_start:%Y-%m-%d}: 24/24 hours, {predictions:,} predictions and "
             f"{labels:,} labels ingested, {quarantined} lines quarantined  "
@@ -126,17 +136,73 @@ def main(argv: list[str] | None = None) -> None:
         f"[4/4] late labels: {args.days} runs of {PERFORMANCE_JOB} (what the late_label_refresh "
         "sensor requests under `make ui`): each day's performance with the labels known now"
     )
+    end = start + dt.timedelta(days=args.days)
     for day in range(args.days):
         key = (start + dt.timedelta(days=day)).strftime("%Y-%m-%d")
-        _run(performance_job, instance, key)
+        _run(performance_job, instance, key, now=end)
 
     months = sorted({(start + dt.timedelta(days=d)).strftime("%Y-%m-01") for d in range(args.days)})
     for month in months:
-        _run(defs.resolve_job_def(REVIEW_JOB), instance, month)
+        _run(defs.resolve_job_def(REVIEW_JOB), instance, month, now=end)
 
     _summary(config, settings, args.days, time.perf_counter() - began)
     _performance_table(config, settings)
     _failed_checks(settings)
+    _alerts(settings, receiver)
+    if receiver is not None:
+        receiver.__exit__(None, None, None)
+
+
+ROUTES = {"MODELMON_ALERTS_ONCALL_URL": "oncall", "MODELMON_ALERTS_DIGEST_URL": "digest"}
+
+
+def _alert_receiver(settings: Settings) -> AlertReceiver | None:
+    """Start a local receiver for the alert routes the environment does not set already."""
+    missing = [env for env in ROUTES if not os.environ.get(env)]
+    if not missing:
+        return None
+    receiver = AlertReceiver(settings.data_dir / "alerts" / "received.jsonl").__enter__()
+    for env in missing:
+        os.environ[env] = receiver.url(ROUTES[env])
+    return receiver
+
+
+def _alerts(settings: Settings, receiver: AlertReceiver | None) -> None:
+    """Open alerts, and what the receiver got."""
+    warehouse = Warehouse(settings.warehouse_url)
+    try:
+        alerts = (
+            warehouse.query_df(
+                "SELECT model_name, name, dimension, status, max_severity, first_period, "
+                "last_period, firing_count, notify_count FROM alerts "
+                "ORDER BY model_name, first_period_start"
+            )
+            if warehouse.table_exists("alerts")
+            else None
+        )
+    finally:
+        warehouse.dispose()
+    if alerts is not None and len(alerts):
+        print("\nAlerts (one per model, check and asset; counts are firing periods):")
+        for a in alerts.itertuples():
+            print(
+                f"  {a.model_name:<18} {a.dimension + '.' + a.name:<38} {a.max_severity:<5} "
+                f"{a.status:<8} {a.firing_count:>3}x  {a.first_period} .. {a.last_period}"
+                f"  (notified {a.notify_count or 0}x)"
+            )
+    if receiver is None:
+        print("\nNotifications went to the routes set in MODELMON_ALERTS_*_URL.")
+        return
+    by_path: dict[str, int] = {}
+    for entry in receiver.received:
+        by_path[entry["path"]] = by_path.get(entry["path"], 0) + 1
+    print(
+        f"\nNotifications received by the local webhook on port {receiver.port}: "
+        + (", ".join(f"{n} to {path}" for path, n in sorted(by_path.items())) or "none")
+        + f"\n  every message: {receiver.record_path}"
+    )
+    for entry in receiver.received[:3]:
+        print(f"  e.g. {entry['path']}: {entry['title']}")
 
 
 def _failed_checks(settings: Settings) -> None:

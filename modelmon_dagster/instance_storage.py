@@ -9,8 +9,13 @@ process with a connection pool brings it to the in-memory instance's cost (about
 
 Safe for the processes of an instance: SQLite in WAL mode serves one writer and many readers
 across processes; each process has its own pool (Dagster starts runs and code servers as new
-processes, never by forking a process that holds connections). Durability is unchanged
-(SQLite's default synchronous mode).
+processes, never by forking a process that holds connections).
+
+Durability: ``synchronous=NORMAL`` (SQLite's recommended setting with WAL): commits are synced
+at checkpoints, not one by one. An application crash loses nothing; a power cut may roll back
+the last events, never corrupt the file. Measured on the loaded 2-core machine: a ranged run of
+730 events took 30 s with a sync per commit, 11-14 s without. Production instances use
+PostgreSQL (``deploy/``).
 """
 
 from contextlib import contextmanager
@@ -22,6 +27,14 @@ from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 
 
+def _wal_normal_sync(dbapi_connection, _record) -> None:
+    # In WAL mode, synchronous=NORMAL syncs at checkpoints instead of every commit: a crash of
+    # the application loses nothing, a power cut may lose the last commits (never corrupts).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
     """``ConsolidatedSqliteEventLogStorage`` with one pooled engine per process."""
 
@@ -29,11 +42,11 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
 
     def _pooled_engine(self) -> sa.Engine:
         if self._engine is None:
-            self._engine = sa.create_engine(
-                self._conn_string,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
-                pool_pre_ping=False,
+            engine = sa.create_engine(
+                self._conn_string, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
             )
+            sa.event.listen(engine, "connect", _wal_normal_sync)
+            self._engine = engine
         return self._engine
 
     @contextmanager

@@ -441,3 +441,49 @@ def test_seasonal_empty_and_mismatched_input():
     assert judged.reason == "cannot judge: baseline has 0 points, need 20"
     with pytest.raises(ValueError, match="one key per baseline value"):
         seasonal_individuals_limits([1.0, 2.0], [0])
+
+
+# -- cyclic limits: a centre per cycle position, sigma pooled within positions -----------------
+
+
+def test_cyclic_limits_follow_a_cycle_with_two_days_of_hours():
+    from modelmon_dagster.stats.control_charts import cyclic_individuals_limits
+
+    # two days of hourly values on a daily cycle of amplitude 10, noise +-1 (hand-computable:
+    # each hour's two values are cycle +1 and cycle -1)
+    hours = np.tile(np.arange(24), 2)
+    cycle = 10 * np.sin(2 * np.pi * hours / 24)
+    noise = np.where(np.arange(48) < 24, 1.0, -1.0)
+    limits = cyclic_individuals_limits(cycle + noise, hours, min_points=20)
+    six = limits.for_group(6)  # sin(pi/2) = 1: centre 10
+    assert six.scope == "group" and six.centre == pytest.approx(10.0)
+    # residuals are +-1: within-hour SS = 48, dof = 48 - 24 = 24, sigma = sqrt(2) * sqrt(1.5)
+    assert six.sigma == pytest.approx(math.sqrt(2.0) * math.sqrt(1.5))
+    assert six.upper_error == pytest.approx(10.0 + 3 * math.sqrt(3.0))
+    # the afternoon trough is normal for 18:00 (no alarm), 0 at 06:00 is far below its centre
+    assert judge_individual(-10.5, limits.for_group(18)).zone == "ok"
+    assert judge_individual(0.0, six).zone == "error"
+    # the pooled chart would call the trough an error: that is what the cycle avoids
+    pooled = individuals_limits(cycle + noise, min_points=20)
+    assert judge_individual(-10.5, pooled).zone == "error"
+
+
+def test_cyclic_limits_fall_back_without_a_cycle():
+    from modelmon_dagster.stats.control_charts import cyclic_individuals_limits
+
+    rng = np.random.default_rng(4)
+    hours = np.tile(np.arange(24), 2)
+    values = rng.normal(50, 2, 48)
+    p_value = sps.f_oneway(*[values[hours == h] for h in range(24)]).pvalue
+    assert p_value > 1e-3  # the oracle agrees there is no cycle
+    limits = cyclic_individuals_limits(values, hours, min_points=20)
+    assert limits.for_group(3).scope == "pooled"
+    assert "no cycle" in limits.for_group(3).fallback_reason
+    assert limits.for_group(3).centre == pytest.approx(values.mean())
+
+
+def test_cyclic_limits_too_short_cannot_judge():
+    from modelmon_dagster.stats.control_charts import cyclic_individuals_limits
+
+    limits = cyclic_individuals_limits([1.0, 2.0, 3.0], [0, 1, 2], min_points=20)
+    assert judge_individual(5.0, limits.for_group(0)).zone == "cannot_judge"

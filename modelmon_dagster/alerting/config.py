@@ -118,6 +118,9 @@ class AlertingConfig(_Frozen):
 
     routes: tuple[Route, ...] = Field(default=DEFAULT_ROUTES, min_length=1)
     repeat_interval_hours: float = Field(default=4.0, gt=0)
+    # Check results about periods older than this (backfills, late reruns) update check_results
+    # but are not routed: a 30-day backfill must not page for last month.
+    horizon_hours: float = Field(default=48.0, gt=0)
     inhibit: tuple[InhibitRule, ...] = DEFAULT_INHIBIT
     silences: tuple[Silence, ...] = ()
 
@@ -129,6 +132,11 @@ class AlertingConfig(_Frozen):
             if duplicated:
                 raise ValueError(f"routes: duplicate {attr} {duplicated}")
         return self
+
+    @property
+    def horizon(self) -> dt.timedelta:
+        """How old a period may be and still have its check results routed."""
+        return dt.timedelta(hours=self.horizon_hours)
 
     @property
     def repeat_interval(self) -> dt.timedelta:

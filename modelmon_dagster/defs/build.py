@@ -4,10 +4,12 @@ import dagster as dg
 
 from modelmon_dagster.config import MonitoringConfig
 from modelmon_dagster.defs.aggregates.assets import build_grain_step
+from modelmon_dagster.defs.alerting.digest import DIGEST_ASSET
 from modelmon_dagster.defs.baseline.assets import build_baseline_asset
 from modelmon_dagster.defs.drift.assets import VOLUME_CHECK, drift_parts
 from modelmon_dagster.defs.ingestion.assets import build_ingestion_assets
 from modelmon_dagster.defs.jobs import build_baseline_job, build_model_jobs
+from modelmon_dagster.defs.metrics.assets import CHART_CHECKS, SYSTEM_HEALTH_CHECKS, metrics_asset
 from modelmon_dagster.defs.partitions import daily_partitions, hourly_partitions, monthly_partitions
 from modelmon_dagster.defs.performance.assets import PERFORMANCE_ASSETS, performance_parts
 from modelmon_dagster.defs.performance.sensors import PERFORMANCE_JOB, build_late_label_sensor
@@ -36,14 +38,19 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
         daily_drift, daily_drift_checks = drift_parts("daily")
         perf_assets, perf_checks = performance_parts(model)
         hourly_aggs = build_grain_step(
-            project, model, "hourly", hourly, hourly_drift, (VOLUME_CHECK, *hourly_drift_checks)
+            project,
+            model,
+            "hourly",
+            hourly,
+            (*hourly_drift, metrics_asset("hourly")),
+            (VOLUME_CHECK, *SYSTEM_HEALTH_CHECKS, *hourly_drift_checks, *CHART_CHECKS),
         )
         daily_aggs = build_grain_step(
             project,
             model,
             "daily",
             daily,
-            (*daily_drift, *perf_assets),
+            (*daily_drift, *perf_assets, metrics_asset("daily"), DIGEST_ASSET),
             (*daily_drift_checks, *perf_checks),
         )
         review = build_review_asset(model, monthly)

@@ -9,6 +9,8 @@ partition, so the UI shows check history per partition:
   and partition): failures, and passes that end a failure recorded earlier;
 - never for "not judged" outcomes: the check then shows as not executed, and the reason is in
   ``check_results`` and in the run's log.
+
+Then the outcomes go to alert routing (``defs/alerting/routing.py``).
 """
 
 import datetime as dt
@@ -22,6 +24,8 @@ from modelmon_dagster.check_results import (
     record_evaluations,
 )
 from modelmon_dagster.checks import FAILED, CheckOutcome
+from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.defs.alerting.routing import route_alerts
 from modelmon_dagster.defs.partitions import Period
 from modelmon_dagster.warehouse import Warehouse
 
@@ -77,13 +81,16 @@ class CheckRecorder:
         self,
         context: dg.AssetExecutionContext,
         warehouse: Warehouse,
-        model_name: str,
+        model: ModelConfig,
         grain: str,
+        now: dt.datetime,
     ):
         self.context = context
         self.warehouse = warehouse
-        self.model_name = model_name
+        self.model = model
+        self.model_name = model.name
         self.grain = grain
+        self.now = now
         self._pending: list[tuple[dg.AssetKey, CheckEvaluation]] = []
 
     def add(self, asset_key: dg.AssetKey, period: Period, outcome: CheckOutcome) -> None:
@@ -132,4 +139,7 @@ class CheckRecorder:
                 "(reasons in the warehouse table check_results)"
             )
         self._pending = []
+        report = route_alerts(self.warehouse, self.model, evaluations, self.now, self.context.log)
+        if report.get("notifications_queued") or report.get("delivered"):
+            self.context.log.info(f"{self.model_name}: alerts {report}")
         return evaluations

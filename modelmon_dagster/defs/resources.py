@@ -9,8 +9,14 @@ Environment variables (read when definitions are built, never at import time):
 ``MODELMON_WAREHOUSE_URL``
     SQLAlchemy URL of the warehouse; default is the DuckDB file ``{data dir}/warehouse.duckdb``.
     PostgreSQL: ``postgresql+psycopg://user@host:5432/db``.
+``MODELMON_MLFLOW_REGISTRY_URI``
+    When set, the model registry is this MLflow registry (``pip install -e '.[mlflow]'``);
+    otherwise it lives in the warehouse.
+``MODELMON_ALERTS_*_URL``
+    Apprise URLs of the alert routes (read when a notification is sent, never logged).
 """
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +24,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from modelmon_dagster.registry import EmbeddedRegistry, Registry
 from modelmon_dagster.warehouse import Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +40,7 @@ class Settings:
     config_path: Path
     data_dir: Path
     warehouse_url: str
+    mlflow_registry: bool = False  # MODELMON_MLFLOW_REGISTRY_URI is set
 
     @property
     def logs_root(self) -> Path:
@@ -46,7 +54,12 @@ class Settings:
         config_path = Path(env.get("MODELMON_CONFIG", PROJECT_ROOT / "config" / "models.yaml"))
         data_dir = Path(env.get("MODELMON_DATA_DIR", PROJECT_ROOT / "data")).resolve()
         url = env.get("MODELMON_WAREHOUSE_URL") or f"duckdb:///{data_dir / 'warehouse.duckdb'}"
-        return cls(config_path=config_path, data_dir=data_dir, warehouse_url=url)
+        return cls(
+            config_path=config_path,
+            data_dir=data_dir,
+            warehouse_url=url,
+            mlflow_registry=bool(env.get("MODELMON_MLFLOW_REGISTRY_URI")),
+        )
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -73,10 +86,50 @@ class WarehouseResource(dg.ConfigurableResource):
         return self._warehouse
 
 
+class ClockResource(dg.ConfigurableResource):
+    """The time a run acts at: the wall clock, or a fixed instant (the demo's simulated clock).
+
+    Alert routing (what is recent enough to page) and remediation guardrails (horizons,
+    cooldowns) compare partitions with this time.
+    """
+
+    fixed_now: str | None = None  # ISO timestamp, UTC
+
+    def now(self) -> dt.datetime:
+        """The current time, naive UTC."""
+        if self.fixed_now:
+            fixed = dt.datetime.fromisoformat(self.fixed_now)
+            return fixed.astimezone(dt.UTC).replace(tzinfo=None) if fixed.tzinfo else fixed
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class RegistryResource(dg.ConfigurableResource):
+    """The model registry: embedded in the warehouse (default) or an MLflow registry.
+
+    ``mlflow_uri`` (from ``MODELMON_MLFLOW_REGISTRY_URI`` through ``EnvVar``, so the UI shows
+    the variable, not a URI with credentials) selects the MLflow backend when set.
+    """
+
+    mlflow_uri: str | None = None
+
+    def open(self, warehouse: Warehouse) -> Registry:
+        """The registry, next to ``warehouse`` when embedded."""
+        if self.mlflow_uri:
+            from modelmon_dagster.registry.mlflow_backend import MlflowRegistry
+
+            return MlflowRegistry(self.mlflow_uri)
+        return EmbeddedRegistry(warehouse)
+
+
 class LogStoreResource(dg.ConfigurableResource):
     """Folders holding the hourly JSONL logs and the reference data."""
 
     data_dir: str
+
+    @property
+    def data_path(self) -> Path:
+        """The data folder (logs, reference data, registry artifacts, reviews)."""
+        return Path(self.data_dir)
 
     @property
     def logs_root(self) -> Path:
@@ -93,4 +146,10 @@ def build_resources(settings: Settings) -> dict:
     return {
         "warehouse": WarehouseResource(url=settings.warehouse_url),
         "log_store": LogStoreResource(data_dir=str(settings.data_dir)),
+        "clock": ClockResource(),
+        "registry": RegistryResource(
+            mlflow_uri=dg.EnvVar("MODELMON_MLFLOW_REGISTRY_URI")
+            if settings.mlflow_registry
+            else None
+        ),
     }

@@ -33,6 +33,7 @@ from types import MappingProxyType
 
 import numpy as np
 from scipy import special
+from scipy import stats as scipy_stats
 
 # zones of a judgement
 OK = "ok"
@@ -527,6 +528,117 @@ def seasonal_individuals_limits(
     )
 
 
+def cyclic_individuals_limits(
+    baseline,
+    groups,
+    *,
+    sigma_method: str = MOVING_RANGE,
+    warn_sigmas: float = 2.0,
+    error_sigmas: float = 3.0,
+    min_points: int = 20,
+    min_cycles: int = 2,
+    cycle_alpha: float = 1e-3,
+) -> SeasonalLimits:
+    """Individuals-chart limits that follow a cycle (e.g. hour of day) seen in a short baseline.
+
+    When the group means differ (one-way ANOVA across groups with at least ``min_cycles``
+    values rejects at ``cycle_alpha``), each group gets its own centre (the group's baseline
+    mean) and a sigma pooled over every group: the within-group standard deviation of the
+    baseline residuals, ``sqrt(sum((x - mean_g)^2) / (N - G))``, times ``sqrt(1 + 1 / m_g)``
+    for a new point judged against a centre estimated from ``m_g`` values. Two days of hourly
+    baseline are then enough, where :func:`seasonal_individuals_limits` (a sigma per group)
+    needs about ten cycles. Without a significant cycle every group gets the pooled
+    individuals limits (``sigma_method`` as in :func:`individuals_limits`).
+
+    Parameters
+    ----------
+    baseline, groups : array_like
+        Baseline values in time order and the group (cycle position) of each.
+    sigma_method, warn_sigmas, error_sigmas, min_points : see :func:`individuals_limits`
+        ``sigma_method`` applies to the pooled (no cycle) limits.
+    min_cycles : int, default 2
+        Fewest values a group needs for its own centre; fewer: the pooled limits.
+    cycle_alpha : float, default 1e-3
+        Significance of the ANOVA that decides whether there is a cycle.
+
+    Returns
+    -------
+    SeasonalLimits
+        Group limits have ``scope == "group"``, ``centre_method == "group_mean"`` and
+        ``sigma_method == "pooled_within_group"``.
+
+    Notes
+    -----
+    * A baseline shorter than ``min_points`` (after NaN) cannot be judged, cycle or not.
+    * Residuals of every group are constant (the cycle explains everything): ``zero_sigma``.
+    * The ANOVA assumes independent errors; an autocorrelated series overstates the evidence
+      for a cycle, which at worst gives a cycle-following centre where a flat one would do.
+    """
+    x = _values(baseline, "baseline")
+    keys = np.asarray(groups, dtype=object)
+    if keys.ndim != 1 or keys.size != x.size:
+        raise ValueError(
+            f"groups must be 1-D with one key per baseline value ({x.size}), got shape {keys.shape}"
+        )
+    min_cycles = _check_min_points(min_cycles, "min_cycles")
+    warn, error = _check_multipliers(warn_sigmas, error_sigmas)
+    pooled = individuals_limits(
+        x,
+        sigma_method=sigma_method,
+        warn_sigmas=warn_sigmas,
+        error_sigmas=error_sigmas,
+        min_points=min_points,
+    )
+    values: dict[Hashable, np.ndarray] = {}
+    for key in dict.fromkeys(keys.tolist()):
+        group = x[keys == key]
+        values[key] = group[~np.isnan(group)]
+    full = {k: v for k, v in values.items() if v.size >= min_cycles}
+    if pooled.state == TOO_SHORT or len(full) < 2:
+        why = pooled.reason or f"fewer than two groups have {min_cycles} values"
+        by_group = {k: _pooled_for(pooled, k, why) for k in values}
+        return SeasonalLimits(pooled, MappingProxyType(by_group), min_cycles)
+    p_value = float(scipy_stats.f_oneway(*full.values()).pvalue)
+    if not p_value < cycle_alpha:  # NaN (constant groups) counts as no cycle
+        why = f"no cycle across groups (ANOVA p = {p_value:.3g})"
+        by_group = {k: _pooled_for(pooled, k, why) for k in values}
+        return SeasonalLimits(pooled, MappingProxyType(by_group), min_cycles)
+    residual_ss = sum(float(((v - v.mean()) ** 2).sum()) for v in full.values())
+    dof = sum(v.size for v in full.values()) - len(full)
+    within = math.sqrt(residual_ss / dof) if dof > 0 else math.nan
+    by_group = {}
+    for key, group in values.items():
+        if key not in full:
+            by_group[key] = _pooled_for(
+                pooled, key, f"group {key!r} has {group.size} baseline values, need {min_cycles}"
+            )
+            continue
+        centre = float(group.mean())
+        sigma = within * math.sqrt(1 + 1 / group.size)
+        common = {
+            "warn_sigmas": warn,
+            "error_sigmas": error,
+            "sigma_method": "pooled_within_group",
+            "centre_method": "group_mean",
+            "n_baseline": int(group.size),
+            "min_points": min_cycles,
+            "scope": GROUP,
+            "group": key,
+        }
+        if not sigma > 0:
+            by_group[key] = ControlLimits(
+                **_limits(centre, 0.0, warn, error),
+                **common,
+                state=ZERO_SIGMA,
+                reason="cannot judge: the cycle explains every baseline value (sigma 0)",
+            )
+        else:
+            by_group[key] = ControlLimits(
+                **_limits(centre, sigma, warn, error), **common, state=READY, reason=None
+            )
+    return SeasonalLimits(pooled, MappingProxyType(by_group), min_cycles)
+
+
 # --------------------------------------------------------------------------------------------
 # p-chart
 
@@ -608,6 +720,98 @@ def p_chart_baseline(
             ),
         )
     return ProportionBaseline(p_bar=p_bar, **common, state=READY, reason=None)
+
+
+@dataclass(frozen=True)
+class SeasonalProportionBaseline:
+    """p-chart baselines per group (e.g. hour of day) when the proportion follows a cycle.
+
+    Attributes
+    ----------
+    pooled : ProportionBaseline
+        The baseline over every period.
+    by_group : Mapping
+        Group key to its own baseline (``cyclic``) — read-only; empty without a cycle.
+    cyclic : bool
+        Whether the groups' proportions differ (chi-square homogeneity test at ``cycle_alpha``).
+    p_value : float
+        That test's p-value (NaN when it could not run).
+    """
+
+    pooled: ProportionBaseline
+    by_group: Mapping[Hashable, ProportionBaseline]
+    cyclic: bool
+    p_value: float
+
+    def for_group(self, group: Hashable) -> ProportionBaseline:
+        """The group's own baseline when the proportion is cyclic, else the pooled one."""
+        return self.by_group.get(group, self.pooled) if self.cyclic else self.pooled
+
+
+def cyclic_p_chart_baseline(
+    events,
+    trials,
+    groups,
+    *,
+    warn_sigmas: float = 2.0,
+    error_sigmas: float = 3.0,
+    min_points: int = 20,
+    min_cycles: int = 2,
+    cycle_alpha: float = 1e-3,
+) -> SeasonalProportionBaseline:
+    """A p-chart baseline that follows a cycle (e.g. a positive rate higher at night).
+
+    The groups' proportions are compared with a chi-square test of homogeneity on the 2 x G
+    table of events and non-events (groups with at least ``min_cycles`` periods); when it
+    rejects at ``cycle_alpha`` each such group gets its own ``p_bar``, else every group uses the
+    pooled baseline.
+
+    Notes
+    -----
+    * Groups with fewer periods than ``min_cycles`` use the pooled baseline.
+    * A pooled baseline that is not ready (too short, ``p_bar`` 0 or 1) is returned without a
+      test.
+    """
+    k = _values(events, "events")
+    n = _values(trials, "trials")
+    keys = np.asarray(groups, dtype=object)
+    if not (k.shape == n.shape == keys.shape):
+        raise ValueError("events, trials and groups differ in length")
+    options = {"warn_sigmas": warn_sigmas, "error_sigmas": error_sigmas}
+    pooled = p_chart_baseline(k, n, min_points=min_points, **options)
+    if pooled.state != READY:
+        return SeasonalProportionBaseline(pooled, MappingProxyType({}), False, math.nan)
+    min_cycles = _check_min_points(min_cycles, "min_cycles")
+    by_group = {}
+    for key in dict.fromkeys(keys.tolist()):
+        inside = keys == key
+        if np.count_nonzero(inside & (n > 0)) >= min_cycles:
+            by_group[key] = p_chart_baseline(k[inside], n[inside], min_points=min_cycles, **options)
+    if len(by_group) < 2:
+        return SeasonalProportionBaseline(pooled, MappingProxyType({}), False, math.nan)
+    table = np.array(
+        [[b.events for b in by_group.values()], [b.trials - b.events for b in by_group.values()]]
+    )
+    p_value = float(scipy_stats.chi2_contingency(table, correction=False).pvalue)
+    cyclic = bool(p_value < cycle_alpha)
+    return SeasonalProportionBaseline(
+        pooled, MappingProxyType(by_group if cyclic else {}), cyclic, p_value
+    )
+
+
+def proportion_z_score(events: float, trials: float, baseline: ProportionBaseline) -> float:
+    """Distance of ``events / trials`` from ``p_bar`` in sigma units, ``p_bar``'s own error counted.
+
+    ``sigma = sqrt(p_bar (1 - p_bar) (1 / trials + 1 / baseline.trials))``: the period's binomial
+    error plus that of a centre estimated from the baseline's trials (which matters when the
+    baseline is short, e.g. a centre per hour of day from two days). NaN when ``trials`` is 0 or
+    the baseline is not ready.
+    """
+    if baseline.state != READY or not trials or trials != trials:
+        return math.nan
+    p = baseline.p_bar
+    sigma = math.sqrt(p * (1.0 - p) * (1.0 / trials + 1.0 / baseline.trials))
+    return (events / trials - p) / sigma
 
 
 def p_chart_limits(baseline: ProportionBaseline, trials: float) -> ControlLimits:

@@ -66,3 +66,25 @@ def quantiles_from_log_histogram(
         fraction = min(max(fraction, 0.0), 1.0)
         out.flat[i] = 10 ** ((uniq[j] + fraction) / BINS_PER_DECADE)
     return out
+
+
+def count_above(bins: np.ndarray, counts: np.ndarray, threshold_ms: float) -> float:
+    """Approximate number of latencies above ``threshold_ms`` in a log-bin histogram.
+
+    Bins entirely above the threshold count in full; the bin that contains it counts in the
+    share of its log-width above the threshold (latencies assumed spread geometrically within a
+    bin, as :func:`quantiles_from_log_histogram` assumes).
+
+    Notes
+    -----
+    The error is at most the count of that one bin. An empty histogram gives 0.
+    """
+    bins = np.asarray(bins, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    if counts.size == 0:
+        return 0.0
+    position = math.log10(max(threshold_ms, MIN_LATENCY_MS)) * BINS_PER_DECADE
+    boundary = math.floor(position)
+    above = counts[bins > boundary].sum()
+    share = 1.0 - (position - boundary)  # of the boundary bin, above the threshold
+    return float(above + share * counts[bins == boundary].sum())

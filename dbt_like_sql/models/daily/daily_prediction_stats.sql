@@ -22,7 +22,16 @@ final as (
         sum(latency_n) as latency_n,
         sum(latency_sum_ms) as latency_sum_ms,
         min(latency_min_ms) as latency_min_ms,
-        max(latency_max_ms) as latency_max_ms
+        max(latency_max_ms) as latency_max_ms,
+        sum(host_cpu_n) as host_cpu_n,
+        sum(host_cpu_sum) as host_cpu_sum,
+        max(host_cpu_max) as host_cpu_max,
+        sum(host_memory_n) as host_memory_n,
+        sum(host_memory_sum) as host_memory_sum,
+        max(host_memory_max) as host_memory_max,
+        sum(host_gpu_n) as host_gpu_n,
+        sum(host_gpu_sum) as host_gpu_sum,
+        max(host_gpu_max) as host_gpu_max
     from hourly
     group by model_name, cast(date_trunc('day', hour_start) as timestamp)
 )

@@ -1,4 +1,4 @@
--- Volume, status mix, schema problems and latency of one model per hour. An hour without any
+-- Volume, status mix, schema problems, latency and host resources of one model per hour. An hour without any
 -- prediction still gets a row (n_predictions = 0), so silence is visible, not missing.
 with
 
@@ -31,6 +31,15 @@ per_hour as (
         percentile_cont(0.5) within group (order by latency_ms) as latency_p50_ms,
         percentile_cont(0.95) within group (order by latency_ms) as latency_p95_ms,
         percentile_cont(0.99) within group (order by latency_ms) as latency_p99_ms,
+        count(host_cpu_pct) as host_cpu_n,
+        sum(host_cpu_pct) as host_cpu_sum,
+        max(host_cpu_pct) as host_cpu_max,
+        count(host_memory_mb) as host_memory_n,
+        sum(host_memory_mb) as host_memory_sum,
+        max(host_memory_mb) as host_memory_max,
+        count(host_gpu_pct) as host_gpu_n,
+        sum(host_gpu_pct) as host_gpu_sum,
+        max(host_gpu_pct) as host_gpu_max,
         string_agg(distinct model_version, ',' order by model_version) as model_versions
     from predictions
     group by partition_hour
@@ -52,6 +61,15 @@ final as (
         per_hour.latency_p50_ms,
         per_hour.latency_p95_ms,
         per_hour.latency_p99_ms,
+        coalesce(per_hour.host_cpu_n, 0) as host_cpu_n,
+        per_hour.host_cpu_sum,
+        per_hour.host_cpu_max,
+        coalesce(per_hour.host_memory_n, 0) as host_memory_n,
+        per_hour.host_memory_sum,
+        per_hour.host_memory_max,
+        coalesce(per_hour.host_gpu_n, 0) as host_gpu_n,
+        per_hour.host_gpu_sum,
+        per_hour.host_gpu_max,
         per_hour.model_versions
     from spine
     left join per_hour on per_hour.hour_start = spine.hour_start

@@ -22,7 +22,7 @@ from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.defs.aggregates.describe import DESCRIBERS
 from modelmon_dagster.defs.checks import CheckRecorder
 from modelmon_dagster.defs.partitions import Period, run_periods
-from modelmon_dagster.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from modelmon_dagster.defs.resources import WAREHOUSE_POOL, ClockResource, WarehouseResource
 from modelmon_dagster.ingest.tables import raw_labels_table, raw_predictions_table
 from modelmon_dagster.sql import SqlModel, SqlProject, run_model_window
 from modelmon_dagster.warehouse import Warehouse
@@ -40,10 +40,11 @@ class Window:
     start: dt.datetime
     end: dt.datetime
     periods: tuple[Period, ...] = ()
+    now: dt.datetime | None = None  # the run's clock (ClockResource)
 
     def single(self, period: Period) -> "Window":
         """The window of one of its partitions."""
-        return Window(self.warehouse, self.model, period.start, period.end, (period,))
+        return Window(self.warehouse, self.model, period.start, period.end, (period,), self.now)
 
 
 @dataclass(frozen=True)
@@ -197,11 +198,14 @@ def build_grain_step(
         pool=WAREHOUSE_POOL,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
-    def aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def aggregates(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, clock: ClockResource
+    ):
         periods = run_periods(context)
         start, end = periods[0].start, periods[-1].end
         wh = warehouse.get()
-        window = Window(wh, model, start, end, tuple(periods))
+        now = clock.now()
+        window = Window(wh, model, start, end, tuple(periods), now)
         selected = [m for key, m in by_key.items() if key in context.selected_asset_keys]
         ensure_inputs(wh, project, selected, model)
         stretches = [(start, end, None)]
@@ -224,7 +228,7 @@ def build_grain_step(
         for key, python_asset in python_by_key.items():
             if key in context.selected_asset_keys:
                 yield dg.MaterializeResult(asset_key=key, metadata=python_asset.compute(window))
-        recorder = CheckRecorder(context, wh, model.name, grain)
+        recorder = CheckRecorder(context, wh, model, grain, now)
         by_period = {p.key: p for p in periods}
         for check in checks:
             key = sql_asset_key(model, check.asset)

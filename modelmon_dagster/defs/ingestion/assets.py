@@ -11,7 +11,12 @@ from modelmon_dagster.blocked import write_blocked
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.defs.checks import CheckRecorder
 from modelmon_dagster.defs.partitions import run_periods
-from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, WarehouseResource
+from modelmon_dagster.defs.resources import (
+    WAREHOUSE_POOL,
+    ClockResource,
+    LogStoreResource,
+    WarehouseResource,
+)
 from modelmon_dagster.ingest.load import IngestResult, load_label_hour, load_prediction_hour
 from modelmon_dagster.quality.hours import combined, judge_prediction_hours
 
@@ -87,12 +92,15 @@ def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def ingest(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, log_store: LogStoreResource
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        log_store: LogStoreResource,
+        clock: ClockResource,
     ):
         wh = warehouse.get()
         periods = run_periods(context)
         if predictions_key in context.selected_asset_keys:
-            recorder = CheckRecorder(context, wh, model.name, "hourly")
+            recorder = CheckRecorder(context, wh, model, "hourly", clock.now())
             loaded, blocked = [], {}
             for i in range(0, len(periods), HOURS_PER_CHUNK):
                 chunk = periods[i : i + HOURS_PER_CHUNK]

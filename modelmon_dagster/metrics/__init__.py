@@ -1,0 +1,1 @@
+"""The metric store, system-health outcomes and control charts over it (no Dagster)."""
