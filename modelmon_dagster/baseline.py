@@ -7,7 +7,7 @@ from different hours and days add up and compare directly with the reference.
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,13 @@ from modelmon_dagster.config import Baseline as BaselineSpec
 from modelmon_dagster.config import FeatureType, ModelConfig
 from modelmon_dagster.ingest.tables import raw_predictions_table
 from modelmon_dagster.monitored import MonitoredColumn, monitored_columns
-from modelmon_dagster.stats.binning import bin_index, quantile_bin_edges, top_k_categories
+from modelmon_dagster.stats.binning import (
+    bin_index,
+    distinct_value_edges,
+    quantile_bin_edges,
+    top_k_categories,
+)
+from modelmon_dagster.stats.drift import column_drift
 from modelmon_dagster.stats.performance import (
     expected_calibration_error,
     expected_confusion,
@@ -40,9 +46,30 @@ BASELINE_BINS = TableSchema(
         ("upper_edge", "DOUBLE PRECISION"),
         ("category", "VARCHAR"),
         ("reference_count", "BIGINT"),
+        # numeric: sum of (x - the baseline mean) over the bin's values (mergeable; with the
+        # current window's bin sums it fixes each bin's part of W1 exactly)
+        ("reference_sum_shifted", "DOUBLE PRECISION"),
         # NULL: built by the baseline asset from the config; "registry": from a holdout
         ("origin", "VARCHAR"),
     ),
+)
+# Per column, the reference's own variation between its days (see stats.drift.
+# adaptive_effect_floor): effect of each day against the rest, and of random chunks of the same
+# sizes (sampling noise alone), for the distribution's effect size and for the null rate.
+# Column -> EffectFloorStats attribute.
+FLOOR_FIELDS = {
+    "floor_chunks": "chunks",
+    "floor_chunk_rows": "chunk_rows",
+    "floor_rest_rows": "rest_rows",
+    "chunk_effect_mean": "chunk_mean",
+    "chunk_effect_std": "chunk_std",
+    "noise_effect_mean": "noise_mean",
+    "noise_effect_std": "noise_std",
+}
+NULL_FLOOR_FIELDS = {f"null_{col}": attr for col, attr in FLOOR_FIELDS.items()}
+FLOOR_COLUMNS = tuple(
+    (col, "INTEGER" if attr == "chunks" else "DOUBLE PRECISION")
+    for col, attr in (*FLOOR_FIELDS.items(), *NULL_FLOOR_FIELDS.items())
 )
 BASELINE_COLUMNS = TableSchema(
     "baseline_columns",
@@ -59,6 +86,23 @@ BASELINE_COLUMNS = TableSchema(
         ("std", "DOUBLE PRECISION"),
         ("min_value", "DOUBLE PRECISION"),
         ("max_value", "DOUBLE PRECISION"),
+        # quantile (quantile edges, open tails), distinct (numeric with at most numeric_bins
+        # distinct values: one bin per value) or categories (top-k plus other)
+        ("binning", "VARCHAR"),
+        *FLOOR_COLUMNS,
+        ("origin", "VARCHAR"),
+    ),
+)
+BASELINE_NULLS = TableSchema(
+    "baseline_nulls",
+    (
+        ("model_name", "VARCHAR"),
+        ("baseline_id", "VARCHAR"),
+        ("column_name", "VARCHAR"),
+        ("column_role", "VARCHAR"),
+        ("hour_of_day", "INTEGER"),  # NULL: the whole reference; 0-23: that hour of day only
+        ("n_rows", "BIGINT"),  # ok reference predictions
+        ("n_null", "BIGINT"),
         ("origin", "VARCHAR"),
     ),
 )
@@ -86,6 +130,7 @@ BASELINE_SEGMENT_BINS = TableSchema(
         ("column_name", "VARCHAR"),
         ("bin_index", "INTEGER"),
         ("reference_count", "BIGINT"),
+        ("reference_sum_shifted", "DOUBLE PRECISION"),  # numeric: as in baseline_bins
         ("origin", "VARCHAR"),
     ),
 )
@@ -105,6 +150,34 @@ REGISTRY_ORIGIN = "registry"
 # The rows a rebuild of the config's baselines replaces: registry-built baselines (new versions,
 # from their holdout) are left alone.
 CONFIG_BASELINE_ROWS = "model_name = :model_name AND origin IS NULL"
+QUANTILE, DISTINCT, CATEGORIES = "quantile", "distinct", "categories"
+# Part of every baseline id: bump it when the way bins are fixed changes, so an id never changes
+# meaning (2: numeric columns with few distinct values get one bin per value, and values that
+# hold a bin's worth of the reference get a bin of their own).
+BINNING_VERSION = "2"
+# Adaptive effect floors: the reference is cut into calendar days; days with fewer than this
+# share of the median day's rows (a partial first or last day) are left out, and at least
+# MIN_FLOOR_CHUNKS days must remain. NOISE_DRAWS random splits measure pure sampling noise.
+MIN_FLOOR_CHUNKS = 3
+MIN_CHUNK_SHARE = 0.5
+NOISE_DRAWS = 4
+
+
+@dataclass(frozen=True)
+class EffectFloorStats:
+    """A column's reference variation between days, against pure sampling noise.
+
+    ``chunk_*``: effect of each reference day against the rest of the reference; ``noise_*``:
+    the same for random chunks of the same sizes. See ``stats.drift.adaptive_effect_floor``.
+    """
+
+    chunks: int
+    chunk_rows: float
+    rest_rows: float
+    chunk_mean: float
+    chunk_std: float
+    noise_mean: float
+    noise_std: float
 
 
 @dataclass(frozen=True)
@@ -119,6 +192,16 @@ class ColumnBins:
     low: float | None = None  # numeric: reference minimum
     high: float | None = None  # numeric: reference maximum
     categories_complete: bool = False  # categorical: top-k holds every reference category
+    discrete: bool = False  # numeric: one bin per reference value (few distinct values)
+    floor: EffectFloorStats | None = None  # distribution effect between reference days
+    null_floor: EffectFloorStats | None = None  # null-rate difference between reference days
+
+    @property
+    def binning(self) -> str:
+        """``quantile``, ``distinct`` or ``categories``."""
+        if not self.column.is_numeric:
+            return CATEGORIES
+        return DISTINCT if self.discrete else QUANTILE
 
     @property
     def range(self) -> tuple[float, float] | None:
@@ -183,9 +266,15 @@ def with_labels(reference: pd.DataFrame, labels: pd.DataFrame | None) -> pd.Data
 def _column_bins(col: MonitoredColumn, values: pd.Series, spec: BaselineSpec) -> ColumnBins:
     if col.is_numeric:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        edges = quantile_bin_edges(numbers, spec.numeric_bins)
+        # Few distinct values (counts, flags, integer codes): one bin per value, so W1 and KS
+        # see each value's mass where it is instead of smeared over a quantile bin.
+        edges = distinct_value_edges(numbers, spec.numeric_bins)
+        discrete = edges is not None
+        if edges is None:
+            edges = quantile_bin_edges(numbers, spec.numeric_bins, isolate_atoms=True)
         return ColumnBins(
             col,
+            discrete=discrete,
             edges=tuple(float(e) for e in edges),
             center=float(np.nanmean(numbers)),
             std=float(np.nanstd(numbers, ddof=1)) if np.sum(~np.isnan(numbers)) > 1 else None,
@@ -215,10 +304,144 @@ def build_baseline(
     if ok.empty:
         raise ValueError(f"{model.name}: the reference data has no ok predictions")
     columns = [_column_bins(col, ok[col.sql_column], spec) for col in monitored_columns(model)]
+    chunks = _day_chunks(ok["ts"]) if "ts" in ok.columns else None
+    if chunks is not None:
+        rng = np.random.default_rng(int(hashlib.sha256(baseline_id.encode()).hexdigest()[:8], 16))
+        columns = [
+            replace(
+                cb,
+                floor=_effect_floor(cb, ok[cb.column.sql_column], chunks, rng),
+                null_floor=_null_floor(ok[cb.column.sql_column], chunks, rng),
+            )
+            for cb in columns
+        ]
     label = label_column(model)
     if label.sql_column in ok.columns and ok[label.sql_column].notna().any():
         columns.append(_column_bins(label, ok[label.sql_column], spec))
     return Baseline(model.name, baseline_id, spec.model_version, tuple(columns))
+
+
+def _day_chunks(ts: pd.Series) -> np.ndarray | None:
+    """Calendar day of each reference row as a chunk number (-1: a partial day left out).
+
+    None when fewer than ``MIN_FLOOR_CHUNKS`` days have at least ``MIN_CHUNK_SHARE`` of the
+    median day's rows: the reference says nothing about its variation between days.
+    """
+    codes, _ = pd.factorize(pd.to_datetime(ts).dt.floor("D"))
+    if codes.size == 0 or codes.min() < 0:
+        return None
+    sizes = np.bincount(codes)
+    keep = sizes >= MIN_CHUNK_SHARE * np.median(sizes)
+    if keep.sum() < MIN_FLOOR_CHUNKS:
+        return None
+    renumber = np.where(keep, np.cumsum(keep) - 1, -1)
+    return renumber[codes]
+
+
+def _floor_stats(chunk_effects, noise_effects, chunk_rows, rest_rows) -> EffectFloorStats | None:
+    a, b = np.asarray(chunk_effects, dtype=float), np.asarray(noise_effects, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size < MIN_FLOOR_CHUNKS or b.size < MIN_FLOOR_CHUNKS:
+        return None
+    return EffectFloorStats(
+        chunks=int(a.size),
+        chunk_rows=float(chunk_rows),
+        rest_rows=float(rest_rows),
+        chunk_mean=float(a.mean()),
+        chunk_std=float(a.std(ddof=1)),
+        noise_mean=float(b.mean()),
+        noise_std=float(b.std(ddof=1)),
+    )
+
+
+def _random_chunks(rng: np.random.Generator, sizes: np.ndarray, n: int) -> np.ndarray:
+    """Chunk labels of ``n`` rows for random chunks of ``sizes`` rows (-1: in no chunk)."""
+    labels = np.full(n, -1)
+    labels[rng.permutation(n)[: sizes.sum()]] = np.repeat(np.arange(sizes.size), sizes)
+    return labels
+
+
+def _effect_floor(
+    cb: ColumnBins, values: pd.Series, chunks: np.ndarray, rng: np.random.Generator
+) -> EffectFloorStats | None:
+    """Effect size of each reference day against the rest, and of random chunks (noise)."""
+    bins, present = _bin_indices(cb, values)
+    if bins.size == 0:
+        return None
+    day = chunks[present]
+    kept = day >= 0
+    sizes = np.bincount(day[kept], minlength=int(chunks.max()) + 1)
+    if np.count_nonzero(sizes) < MIN_FLOOR_CHUNKS:
+        return None
+    n_bins = cb.n_bins
+    if cb.column.is_numeric:
+        shifted = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)[present] - cb.center
+    else:
+        shifted = np.zeros(bins.size)
+
+    def histograms(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = sizes.size
+        idx = np.where(labels >= 0, labels, k) * n_bins + bins
+        counts = np.bincount(idx, minlength=(k + 1) * n_bins).reshape(k + 1, n_bins)
+        sums = np.bincount(idx, weights=shifted, minlength=(k + 1) * n_bins)
+        return counts, sums.reshape(k + 1, n_bins)
+
+    def effects(labels: np.ndarray) -> list[float]:
+        counts, sums = histograms(labels)
+        total_c, total_s = counts.sum(axis=0), sums.sum(axis=0)
+        out = []
+        for c, sm in zip(counts[:-1], sums[:-1], strict=True):
+            rest_c, rest_s = total_c - c, total_s - sm
+            if c.sum() == 0 or rest_c.sum() == 0:
+                continue
+            if cb.column.is_numeric:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    result = column_drift(
+                        cb.column.kind.value,
+                        rest_c,
+                        c,
+                        edges=cb.edges,
+                        low=cb.low,
+                        high=cb.high,
+                        scale=cb.std or 1.0,
+                        ref_means=cb.center + rest_s / rest_c,
+                        cur_means=cb.center + sm / c,
+                        point_masses=cb.discrete,
+                    )
+            else:
+                result = column_drift(cb.column.kind.value, rest_c, c)
+            out.append(result.effect_size)
+        return out
+
+    chunk_effects = effects(day)
+    noise = [e for _ in range(NOISE_DRAWS) for e in effects(_random_chunks(rng, sizes, day.size))]
+    chunk_rows = float(sizes[sizes > 0].mean())
+    return _floor_stats(chunk_effects, noise, chunk_rows, bins.size - chunk_rows)
+
+
+def _null_floor(
+    values: pd.Series, chunks: np.ndarray, rng: np.random.Generator
+) -> EffectFloorStats | None:
+    """Null-rate difference of each reference day against the rest, and of random chunks."""
+    null = values.isna().to_numpy()
+    kept = chunks >= 0
+    sizes = np.bincount(chunks[kept])
+    if np.count_nonzero(sizes) < MIN_FLOOR_CHUNKS:
+        return None
+    total_rows, total_null = null.size, int(null.sum())
+
+    def effects(labels: np.ndarray) -> list[float]:
+        mask = labels >= 0
+        rows = np.bincount(labels[mask], minlength=sizes.size)
+        nulls = np.bincount(labels[mask], weights=null[mask], minlength=sizes.size)
+        ok = (rows > 0) & (rows < total_rows)
+        rate = nulls[ok] / rows[ok]
+        rest = (total_null - nulls[ok]) / (total_rows - rows[ok])
+        return list(np.abs(rate - rest))
+
+    noise = [e for _ in range(NOISE_DRAWS) for e in effects(_random_chunks(rng, sizes, null.size))]
+    chunk_rows = float(sizes[sizes > 0].mean())
+    return _floor_stats(effects(chunks), noise, chunk_rows, total_rows - chunk_rows)
 
 
 def _bin_indices(cb: ColumnBins, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -233,8 +456,10 @@ def _bin_indices(cb: ColumnBins, values: pd.Series) -> tuple[np.ndarray, np.ndar
     return np.array([index.get(str(v), other) for v in values[present]], dtype=int), present
 
 
-def _bin_rows(cb: ColumnBins, counts: np.ndarray, hours: np.ndarray) -> pd.DataFrame:
-    """One row per (hour of day or None, bin) with its reference count."""
+def _bin_rows(
+    cb: ColumnBins, counts: np.ndarray, sums: np.ndarray | None, hours: np.ndarray
+) -> pd.DataFrame:
+    """One row per (hour of day or None, bin) with its reference count (and sum, numeric)."""
     n_bins = cb.n_bins
     scopes = counts.shape[0]
     if cb.column.is_numeric:
@@ -254,16 +479,25 @@ def _bin_rows(cb: ColumnBins, counts: np.ndarray, hours: np.ndarray) -> pd.DataF
             "upper_edge": np.tile(uppers, scopes),
             "category": category * scopes,
             "reference_count": counts.reshape(-1).astype(np.int64),
+            "reference_sum_shifted": (
+                np.full(counts.size, np.nan) if sums is None else sums.reshape(-1)
+            ),
         }
     )
+
+
+def _floor_row(stats: EffectFloorStats | None, names: dict[str, str]) -> dict:
+    return {col: None if stats is None else getattr(stats, attr) for col, attr in names.items()}
 
 
 def baseline_tables(baseline: Baseline, reference: pd.DataFrame) -> tuple[pa.Table, pa.Table]:
     """Rows of ``baseline_bins`` and ``baseline_columns`` for a baseline and its reference.
 
-    ``baseline_bins`` holds, per column and bin, the reference count over the whole reference
-    (``hour_of_day`` NULL) and for each hour of day 0-23: hourly drift compares an hour with the
-    reference rows of the same hour of day, so daily cycles are not mistaken for drift.
+    ``baseline_bins`` holds, per column and bin, the reference count (and, for numeric columns,
+    the sum of ``x - mean``) over the whole reference (``hour_of_day`` NULL) and for each hour
+    of day 0-23: hourly drift compares an hour with the reference rows of the same hour of day,
+    so daily cycles are not mistaken for drift. ``baseline_columns`` holds each column's
+    moments, null count, binning and variation between reference days (adaptive floors).
     """
     ok = reference[reference["status"] == "ok"]
     hour_of_day = pd.to_datetime(ok["ts"]).dt.hour.to_numpy()
@@ -272,14 +506,18 @@ def baseline_tables(baseline: Baseline, reference: pd.DataFrame) -> tuple[pa.Tab
         col = cb.column
         values = ok[col.sql_column]
         bins, present = _bin_indices(cb, values)
-        by_hour = np.zeros((24, cb.n_bins), dtype=np.int64)
-        np.add.at(by_hour, (hour_of_day[present], bins), 1)
+        cells = hour_of_day[present] * cb.n_bins + bins
+        by_hour = np.bincount(cells, minlength=24 * cb.n_bins).reshape(24, cb.n_bins)
         counts = np.vstack([by_hour.sum(axis=0, keepdims=True), by_hour])
-        hours = np.array([None, *range(24)], dtype=object)
-        frames.append(_bin_rows(cb, counts, hours))
+        sums = None
         if col.is_numeric:
-            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-            x = x[~np.isnan(x)]
+            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)[present]
+            hour_sums = np.bincount(cells, weights=x - cb.center, minlength=24 * cb.n_bins)
+            hour_sums = hour_sums.reshape(24, cb.n_bins)
+            sums = np.vstack([hour_sums.sum(axis=0, keepdims=True), hour_sums])
+        hours = np.array([None, *range(24)], dtype=object)
+        frames.append(_bin_rows(cb, counts, sums, hours))
+        if col.is_numeric:
             stats = {
                 "mean": float(x.mean()) if x.size else None,
                 "std": float(x.std(ddof=1)) if x.size > 1 else None,
@@ -299,14 +537,58 @@ def baseline_tables(baseline: Baseline, reference: pd.DataFrame) -> tuple[pa.Tab
                 "kind": col.kind.value,
                 "n": n,
                 "n_null": int(len(values) - n),
+                "binning": cb.binning,
             }
             | stats
+            | _floor_row(cb.floor, FLOOR_FIELDS)
+            | _floor_row(cb.null_floor, NULL_FLOOR_FIELDS)
         )
     bins = pd.concat(frames, ignore_index=True)
     bins.insert(0, "model_name", baseline.model_name)
     bins.insert(1, "baseline_id", baseline.baseline_id)
     bins["hour_of_day"] = bins["hour_of_day"].astype("Int64")
     return _to_arrow(bins, BASELINE_BINS), _to_arrow(column_rows, BASELINE_COLUMNS)
+
+
+def null_reference_table(baseline: Baseline, reference: pd.DataFrame) -> pa.Table:
+    """Rows of ``baseline_nulls``: per column, ok reference rows and nulls, overall and by hour.
+
+    Null rates are compared like distributions: an hour with the same hour of day of the
+    reference, a day with the whole reference. Labels are not included (a missing label is not
+    a missing value).
+    """
+    ok = reference[reference["status"] == "ok"]
+    hour_of_day = pd.to_datetime(ok["ts"]).dt.hour.to_numpy()
+    rows_by_hour = np.bincount(hour_of_day, minlength=24)
+    frames = []
+    for cb in baseline.columns:
+        if cb.column.role == "label":
+            continue
+        null = ok[cb.column.sql_column].isna().to_numpy()
+        null_by_hour = np.bincount(hour_of_day, weights=null, minlength=24).astype(np.int64)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "column_name": cb.column.name,
+                    "column_role": cb.column.role,
+                    "hour_of_day": pd.array([None, *range(24)], dtype="Int64"),
+                    "n_rows": [int(rows_by_hour.sum()), *rows_by_hour.tolist()],
+                    "n_null": [int(null_by_hour.sum()), *null_by_hour.tolist()],
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    frame.insert(0, "model_name", baseline.model_name)
+    frame.insert(1, "baseline_id", baseline.baseline_id)
+    return _to_arrow(frame, BASELINE_NULLS)
+
+
+def _shifted(cb: ColumnBins, ok: pd.DataFrame) -> np.ndarray | None:
+    """``x - mean`` of a numeric column's non-null values (None for categorical columns)."""
+    if not cb.column.is_numeric:
+        return None
+    x = pd.to_numeric(ok[cb.column.sql_column], errors="coerce").to_numpy(dtype=float)
+    return x[~np.isnan(x)] - cb.center
 
 
 def segment_reference_table(
@@ -323,13 +605,22 @@ def segment_reference_table(
     for segment in model.segments:
         seg_bins = baseline.for_column(segment)
         seg_values = ok[model.feature(segment).column].astype("string")
-        binned = [(cb, *_bin_indices(cb, ok[cb.column.sql_column])) for cb in baseline.columns]
+        binned = [
+            (cb, *_bin_indices(cb, ok[cb.column.sql_column]), _shifted(cb, ok))
+            for cb in baseline.columns
+        ]
         for value in seg_bins.categories:
             in_segment = (seg_values == value).fillna(False).to_numpy()
-            for cb, bins, present in binned:
+            for cb, bins, present, shifted in binned:
                 if cb.column.name == segment:
                     continue
-                counts = np.bincount(bins[in_segment[present]], minlength=cb.n_bins)
+                mask = in_segment[present]
+                counts = np.bincount(bins[mask], minlength=cb.n_bins)
+                sums = (
+                    np.bincount(bins[mask], weights=shifted[mask], minlength=cb.n_bins)
+                    if shifted is not None
+                    else np.full(cb.n_bins, np.nan)
+                )
                 frames.append(
                     pd.DataFrame(
                         {
@@ -338,6 +629,7 @@ def segment_reference_table(
                             "column_name": cb.column.name,
                             "bin_index": np.arange(cb.n_bins),
                             "reference_count": counts.astype(np.int64),
+                            "reference_sum_shifted": sums,
                         }
                     )
                 )
@@ -428,6 +720,7 @@ def baseline_id_for(model: ModelConfig, spec: BaselineSpec, reference_digests: l
     h = hashlib.sha256()
     for part in (
         *reference_digests,
+        f"binning-v{BINNING_VERSION}",
         str(spec.numeric_bins),
         str(spec.top_k_categories),
         model.task.value,
@@ -445,9 +738,9 @@ def _load(warehouse: Warehouse, model: ModelConfig, where: str, params: dict, wh
     )
     if not warehouse.table_exists(BASELINE_BINS.name):
         raise missing
+    # SELECT *: a baseline written before a column was added to the table reads as NULL there.
     meta = warehouse.query_df(
-        "SELECT baseline_id, model_version, column_name, mean, std, min_value, max_value "
-        f"FROM baseline_columns WHERE model_name = :m AND {where}",
+        f"SELECT * FROM baseline_columns WHERE model_name = :m AND {where}",
         {"m": model.name, **params},
     )
     if meta.empty:
@@ -470,9 +763,13 @@ def _load(warehouse: Warehouse, model: ModelConfig, where: str, params: dict, wh
             raise BaselineMissingError(
                 f"{model.name}: the baseline has no bins for {col.name!r}; rebuild the baseline"
             )
+        s = stats.loc[col.name] if col.name in stats.index else pd.Series(dtype=object)
+        floors = {
+            "floor": _floor_stats_from(s, FLOOR_FIELDS),
+            "null_floor": _floor_stats_from(s, NULL_FLOOR_FIELDS),
+        }
         if col.is_numeric:
             edges = tuple(float(e) for e in rows["lower_edge"].iloc[1:])
-            s = stats.loc[col.name]
             columns.append(
                 ColumnBins(
                     col,
@@ -481,14 +778,23 @@ def _load(warehouse: Warehouse, model: ModelConfig, where: str, params: dict, wh
                     std=float(s["std"]),
                     low=float(s["min_value"]),
                     high=float(s["max_value"]),
+                    discrete=s.get("binning") == DISTINCT,
+                    **floors,
                 )
             )
         else:
             cats = tuple(str(c) for c in rows["category"] if c != OTHER_CATEGORY)
             other = rows.loc[rows["category"] == OTHER_CATEGORY, "reference_count"]
             complete = bool(other.empty or int(other.iloc[0]) == 0)
-            columns.append(ColumnBins(col, categories=cats, categories_complete=complete))
+            columns.append(ColumnBins(col, categories=cats, categories_complete=complete, **floors))
     return Baseline(model.name, baseline_id, version, tuple(columns))
+
+
+def _floor_stats_from(row: pd.Series, names: dict[str, str]) -> EffectFloorStats | None:
+    values = {attr: row.get(col) for col, attr in names.items()}
+    if any(v is None or pd.isna(v) for v in values.values()):
+        return None
+    return EffectFloorStats(**{k: int(v) if k == "chunks" else float(v) for k, v in values.items()})
 
 
 def served_versions(warehouse: Warehouse, model: ModelConfig, start, end) -> dict[dt.datetime, str]:
@@ -579,12 +885,50 @@ def reference_histogram(
     """Reference counts of the whole reference and, if given, of one hour of day.
 
     Columns: ``hour_of_day`` (NA for the whole reference), ``column_name``, ``bin_index``,
-    ``reference_count``.
+    ``reference_count``, ``reference_sum_shifted`` (NaN for categorical columns and for
+    baselines written before bin sums were stored).
     """
     return warehouse.query_df(
-        "SELECT hour_of_day, column_name, bin_index, reference_count FROM baseline_bins "
-        "WHERE model_name = :m AND baseline_id = :b AND (hour_of_day IS NULL OR hour_of_day = :h)",
+        "SELECT * FROM baseline_bins WHERE model_name = :m AND baseline_id = :b "
+        "AND (hour_of_day IS NULL OR hour_of_day = :h)",
         {"m": model_name, "b": baseline_id, "h": -1 if hour_of_day is None else hour_of_day},
+    ).reindex(
+        columns=[
+            "hour_of_day",
+            "column_name",
+            "bin_index",
+            "reference_count",
+            "reference_sum_shifted",
+        ]
+    )
+
+
+def reference_nulls(
+    warehouse: Warehouse, model_name: str, baseline_id: str, hour_of_day: int | None = None
+) -> pd.DataFrame:
+    """Reference rows and nulls per column: whole reference and, if given, one hour of day.
+
+    Columns: ``hour_of_day`` (NA for the whole reference), ``column_name``, ``n_rows``,
+    ``n_null``. Baselines written before ``baseline_nulls`` existed give the whole reference's
+    counts from ``baseline_columns``.
+    """
+    params = {"m": model_name, "b": baseline_id, "h": -1 if hour_of_day is None else hour_of_day}
+    if warehouse.table_exists(BASELINE_NULLS.name):
+        frame = warehouse.query_df(
+            "SELECT hour_of_day, column_name, n_rows, n_null FROM baseline_nulls "
+            "WHERE model_name = :m AND baseline_id = :b "
+            "AND (hour_of_day IS NULL OR hour_of_day = :h)",
+            params,
+        )
+        if not frame.empty:
+            return frame
+    if not warehouse.table_exists(BASELINE_COLUMNS.name):
+        return pd.DataFrame(columns=["hour_of_day", "column_name", "n_rows", "n_null"])
+    return warehouse.query_df(
+        "SELECT CAST(NULL AS INTEGER) AS hour_of_day, column_name, n + n_null AS n_rows, n_null "
+        "FROM baseline_columns WHERE model_name = :m AND baseline_id = :b "
+        "AND column_role <> 'label'",
+        params,
     )
 
 
@@ -646,7 +990,7 @@ def performance_rows(
 
 @dataclass(frozen=True)
 class BaselineRows:
-    """Everything one model version's baseline writes: the five tables' rows."""
+    """Everything one model version's baseline writes: the six tables' rows."""
 
     baseline: Baseline
     bins: pa.Table
@@ -654,6 +998,7 @@ class BaselineRows:
     segments: pa.Table
     calibration: pa.Table
     performance: list[dict]
+    nulls: pa.Table
 
     def replacements(self, where: str, params: dict) -> list[Replacement]:
         """One replacement per table, all selecting ``where``."""
@@ -664,6 +1009,7 @@ class BaselineRows:
             Replacement(BASELINE_PERFORMANCE, where, params, rows=perf),
             Replacement(BASELINE_SEGMENT_BINS, where, params, rows=self.segments),
             Replacement(BASELINE_CALIBRATION, where, params, rows=self.calibration),
+            Replacement(BASELINE_NULLS, where, params, rows=self.nulls),
         ]
 
 
@@ -685,6 +1031,7 @@ def baseline_rows(
         segments=segment_reference_table(model, fixed, frame),
         calibration=calibration,
         performance=performance_rows(model, baseline_id, spec.model_version, frame, calibration),
+        nulls=null_reference_table(fixed, frame),
     )
 
 
@@ -730,6 +1077,7 @@ def write_version_baseline(
         segments=_with_origin(rows.segments, REGISTRY_ORIGIN),
         calibration=_with_origin(rows.calibration, REGISTRY_ORIGIN),
         performance=[r | {"origin": REGISTRY_ORIGIN} for r in rows.performance],
+        nulls=_with_origin(rows.nulls, REGISTRY_ORIGIN),
     )
     where = "model_name = :model_name AND baseline_id = :baseline_id"
     params = {"model_name": model.name, "baseline_id": baseline_id}

@@ -87,15 +87,21 @@ class Thresholds:
     """Alerting thresholds; WARN below ERROR. Unknown keys are rejected.
 
     Rates are fractions of an hour's records. Drift effect sizes are the normalised
-    Wasserstein distance (W1 / baseline std) for numeric columns and Cramér's V for categorical
-    ones; a column is drifted only when it is also significant after Benjamini-Hochberg control
-    at ``fdr_alpha`` across the model's columns.
+    Wasserstein distance (W1 / baseline std) for numeric columns and the Jensen-Shannon
+    distance (base 2) for categorical ones; a column is drifted only when it is also
+    significant after Benjamini-Hochberg control at ``fdr_alpha`` across the model's columns.
     """
 
-    psi_warn: float = 0.1
-    psi_error: float = 0.25
     drift_effect_warn: float = 0.05
     drift_effect_error: float = 0.2
+    # A column's floor rises above drift_effect_warn to the reference's own day-to-day
+    # variation at the current sample size: mean + this many SDs of its days' effects
+    # (NannyML-style). 0 turns the adaptive floor off.
+    adaptive_floor_sigmas: float = 3.0
+    # Null rate (share of missing values among ok predictions): a change of at least this many
+    # points (0.01 = one point), significant after Benjamini-Hochberg across columns.
+    null_rate_warn: float = 0.01
+    null_rate_error: float = 0.05
     # System health, per hour: error and timeout rates fail when the hour's 95 % lower bound
     # is above the threshold; p99 latency and mean host CPU on their point values.
     error_rate_warn: float = 0.02
@@ -266,6 +272,12 @@ def _positive_number(value: Any, where: str) -> float:
     return float(value)
 
 
+def _non_negative_number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(f"{where}: expected a number >= 0, got {value!r}")
+    return float(value)
+
+
 def _parse_feature(raw: Any, where: str) -> Feature:
     raw = _check_keys(raw, {"name", "type", "required"}, where)
     name = check_identifier(_require(raw, "name", where), f"{where}.name")
@@ -283,14 +295,31 @@ def _parse_feature(raw: Any, where: str) -> Feature:
     return Feature(name=name, type=feature_type, required=required)
 
 
+# Keys that once existed and decided nothing: a clear message instead of "unknown key".
+REMOVED_THRESHOLDS = {
+    "psi_warn": "PSI is reported with every drift row but decides nothing (its noise floor "
+    "depends on the sample sizes and the number of bins); use drift_effect_warn",
+    "psi_error": "PSI is reported with every drift row but decides nothing; use drift_effect_error",
+}
+# Thresholds that may be 0 (0 switches the feature off).
+NON_NEGATIVE_THRESHOLDS = frozenset({"adaptive_floor_sigmas"})
+
+
 def _parse_thresholds(raw: Any, where: str) -> Thresholds:
     allowed = {f.name for f in fields(Thresholds)}
+    for key in sorted(set(raw) & set(REMOVED_THRESHOLDS) if isinstance(raw, dict) else ()):
+        raise ConfigError(f"{where}.{key}: removed ({REMOVED_THRESHOLDS[key]})")
     raw = _check_keys(raw or {}, allowed, where)
-    values = {k: _positive_number(v, f"{where}.{k}") for k, v in raw.items()}
+    values = {
+        k: _non_negative_number(v, f"{where}.{k}")
+        if k in NON_NEGATIVE_THRESHOLDS
+        else _positive_number(v, f"{where}.{k}")
+        for k, v in raw.items()
+    }
     thresholds = Thresholds(**values)
     for warn, error in [
-        ("psi_warn", "psi_error"),
         ("drift_effect_warn", "drift_effect_error"),
+        ("null_rate_warn", "null_rate_error"),
         ("error_rate_warn", "error_rate_error"),
         ("timeout_rate_warn", "timeout_rate_error"),
         ("host_cpu_pct_warn", "host_cpu_pct_error"),

@@ -3,10 +3,17 @@
 For each period (hour or day) and baseline, each column's current histogram is compared with
 the reference counts on the same bins (``stats.drift.column_drift``). Benjamini-Hochberg
 controls the false discovery rate across all of a model's columns in the period; a column is
-*drifted* only when it is significant after that control **and** its effect size reaches
-``drift_effect_warn`` (``drift_effect_error`` makes it an ERROR). Effect sizes: W1 / baseline
-std for numeric columns, Cramér's V for categorical ones. A column with no current values is
-reported as such, never as "no drift".
+*drifted* only when it is significant after that control **and** its effect size reaches the
+column's floor: ``drift_effect_warn``, raised to the reference's own day-to-day variation at
+the current sample size when that is larger (``adaptive_floor_sigmas``); ``drift_effect_error``
+makes it an ERROR. Effect sizes: W1 / baseline std for numeric columns (exact bin sums, see
+``stats.drift.wasserstein_binned``), the Jensen-Shannon distance for categorical ones. A column
+with no current values is reported as such, never as "no drift".
+
+Each row also compares the column's null rate (among ok predictions) with the reference's:
+Fisher's exact test, Benjamini-Hochberg across the columns of the period, and a change of at
+least ``null_rate_warn`` points (``null_rate_error``: ERROR), with the same adaptive floor. The
+``null_rate`` check judges those columns of the rows.
 
 Hourly periods are compared with the reference rows of the same hour of day (traffic has daily
 cycles: night-time temperatures or fraud rates are not drift); days with the whole reference.
@@ -21,10 +28,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from modelmon_dagster.baseline import Baseline, load_baseline_by_id, reference_histogram
+from modelmon_dagster.baseline import (
+    Baseline,
+    ColumnBins,
+    EffectFloorStats,
+    load_baseline_by_id,
+    reference_histogram,
+    reference_nulls,
+)
 from modelmon_dagster.checks import CheckOutcome
-from modelmon_dagster.config import ModelConfig
-from modelmon_dagster.stats.drift import column_drift, flag_drift
+from modelmon_dagster.config import ModelConfig, Thresholds
+from modelmon_dagster.stats.drift import (
+    adaptive_effect_floor,
+    benjamini_hochberg,
+    column_drift,
+    flag_drift,
+    null_rate_test,
+)
 from modelmon_dagster.warehouse import TableSchema, Warehouse
 
 TIME_COLUMN = {"hourly": "hour_start", "daily": "day_start"}
@@ -32,6 +52,7 @@ FEATURE_ROLES = ("feature",)
 OUTPUT_ROLES = ("prediction", "score")
 LABEL_ROLES = ("label",)
 NO_DATA = "NO_DATA"
+CONFIG, ADAPTIVE = "config", "adaptive"
 # An hour is compared with the reference rows of the same hour of day when there are at least
 # this many of them for the column; otherwise with the whole reference (and the row says so).
 MIN_HOUR_OF_DAY_REFERENCE = 200
@@ -39,6 +60,11 @@ MIN_HOUR_OF_DAY_REFERENCE = 200
 # across hours, Benjamini-Hochberg across columns within the hour), so a model raises a false
 # hourly drift alarm on at most about `fdr_alpha` of clean days.
 PERIODS_PER_DAY = {"hourly": 24, "daily": 1}
+
+
+def period_alpha(t: Thresholds, grain: str) -> float:
+    """The false discovery rate one period's tests run at: ``fdr_alpha`` shared by the day."""
+    return t.fdr_alpha / PERIODS_PER_DAY[grain]
 
 
 def drift_table(grain: str) -> TableSchema:
@@ -65,71 +91,135 @@ def drift_table(grain: str) -> TableSchema:
             ("reference_scope", "VARCHAR"),
             ("drifted", "BOOLEAN"),
             ("severity", "VARCHAR"),
+            # bound on |exact - binned| of effect_size, and how the histograms were read
+            ("effect_size_max_error", "DOUBLE PRECISION"),
+            ("effect_method", "VARCHAR"),
+            # the effect the column had to reach: drift_effect_warn or the adaptive floor
+            ("effect_floor", "DOUBLE PRECISION"),
+            ("floor_source", "VARCHAR"),
+            # null rate among ok predictions against the reference's (the null_rate check)
+            ("n_rows_ref", "BIGINT"),
+            ("n_null_ref", "BIGINT"),
+            ("n_rows_cur", "BIGINT"),
+            ("n_null_cur", "BIGINT"),
+            ("null_rate_ref", "DOUBLE PRECISION"),
+            ("null_rate_cur", "DOUBLE PRECISION"),
+            ("null_p_value", "DOUBLE PRECISION"),
+            ("null_adjusted_p", "DOUBLE PRECISION"),
+            ("null_effect_floor", "DOUBLE PRECISION"),
+            ("null_floor_source", "VARCHAR"),
+            ("null_reference_scope", "VARCHAR"),
+            ("null_changed", "BOOLEAN"),
+            ("null_severity", "VARCHAR"),
         ),
     )
 
 
+def _columns_of(warehouse: Warehouse, table: str) -> set[str]:
+    with warehouse.engine.connect() as conn:
+        return set(warehouse.table_columns(conn, table))
+
+
 def _histograms(warehouse: Warehouse, model: ModelConfig, grain: str, start, end) -> pd.DataFrame:
+    """Current bin counts (and sums) of the period's columns and of the arrived labels.
+
+    A missing table is no data (a fresh warehouse, or an upstream step that did not run); a
+    table written before bin sums existed reads NULL sums (the effect falls back to counts).
+    """
     time_col = TIME_COLUMN[grain]
     params = {"m": model.name, "s": start, "e": end}
-    parts = [
-        warehouse.query_df(
-            f"SELECT {time_col} AS period, baseline_id, column_name, column_role, bin_index, n "
-            f"FROM {grain}_feature_histograms "
-            f"WHERE model_name = :m AND {time_col} >= :s AND {time_col} < :e",
-            params,
-        )
-    ]
-    if warehouse.table_exists(f"{grain}_label_histogram"):
+    parts = []
+    for table in (f"{grain}_feature_histograms", f"{grain}_label_histogram"):
+        columns = _columns_of(warehouse, table)
+        if not columns:
+            continue
+        sums = "sum_shifted" if "sum_shifted" in columns else "CAST(NULL AS DOUBLE PRECISION)"
         parts.append(
             warehouse.query_df(
-                f"SELECT {time_col} AS period, baseline_id, column_name, column_role, bin_index, n "
-                f"FROM {grain}_label_histogram "
+                f"SELECT {time_col} AS period, baseline_id, column_name, column_role, "
+                f"bin_index, n, {sums} AS sum_shifted FROM {table} "
                 f"WHERE model_name = :m AND {time_col} >= :s AND {time_col} < :e",
                 params,
             )
         )
-    return (
-        pd.concat([p for p in parts if not p.empty], ignore_index=True)
-        if any(not p.empty for p in parts)
-        else parts[0]
-    )
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(
+            columns=[
+                "period",
+                "baseline_id",
+                "column_name",
+                "column_role",
+                "bin_index",
+                "n",
+                "sum_shifted",
+            ]
+        )
+    return pd.concat(parts, ignore_index=True)
 
 
-def _ranges(warehouse: Warehouse, model: ModelConfig, grain: str, start, end) -> pd.DataFrame:
+def _column_stats(warehouse: Warehouse, model: ModelConfig, grain: str, start, end) -> pd.DataFrame:
+    """Per period, baseline and column: the range seen and the ok rows and nulls among them."""
     time_col = TIME_COLUMN[grain]
+    table = f"{grain}_feature_stats"
+    columns = _columns_of(warehouse, table)
+    names = ["period", "baseline_id", "column_name", "low", "high", "n_ok", "n_null_ok"]
+    if not columns:
+        return pd.DataFrame(columns=names)
+    ok = "sum(n_ok)" if "n_ok" in columns else "CAST(NULL AS BIGINT)"
+    null_ok = "sum(n_null_ok)" if "n_null_ok" in columns else "CAST(NULL AS BIGINT)"
     return warehouse.query_df(
-        f"SELECT {time_col} AS period, column_name, min(min_value) AS low, "
-        f"max(max_value) AS high FROM {grain}_feature_stats "
+        f"SELECT {time_col} AS period, baseline_id, column_name, min(min_value) AS low, "
+        f"max(max_value) AS high, {ok} AS n_ok, {null_ok} AS n_null_ok FROM {table} "
         f"WHERE model_name = :m AND {time_col} >= :s AND {time_col} < :e "
-        f"GROUP BY {time_col}, column_name",
+        f"GROUP BY {time_col}, baseline_id, column_name",
         {"m": model.name, "s": start, "e": end},
     )
 
 
-def _reference_for(reference: pd.DataFrame, hour_of_day: int | None):
-    """Per column, the reference rows to compare with, and their scope."""
+def _reference_for(reference: pd.DataFrame, hour_of_day: int | None, count: str):
+    """Per column, the reference rows to compare with, and their scope.
+
+    ``count`` names the column whose sum must reach ``MIN_HOUR_OF_DAY_REFERENCE`` for the
+    hour-of-day slice to be used.
+    """
     whole = {c: g for c, g in reference[reference["hour_of_day"].isna()].groupby("column_name")}
     if hour_of_day is None:
         return {c: (g, "all") for c, g in whole.items()}
     same = reference[reference["hour_of_day"] == hour_of_day]
     chosen = {c: (g, "all") for c, g in whole.items()}
     for column, rows in same.groupby("column_name"):
-        if rows["reference_count"].sum() >= MIN_HOUR_OF_DAY_REFERENCE:
+        if rows[count].sum() >= MIN_HOUR_OF_DAY_REFERENCE:
             chosen[column] = (rows, "hour_of_day")
     return chosen
 
 
-def _drift_of(cb, ref: np.ndarray, cur: np.ndarray, ranges: pd.DataFrame):
+def _bin_means(cb: ColumnBins, counts: np.ndarray, sums: np.ndarray) -> np.ndarray | None:
+    """Mean of each bin from its shifted sum; None when a non-empty bin has no sum."""
+    if np.any(np.isnan(sums[counts > 0])):
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, cb.center + sums / counts, np.nan)
+
+
+def _drift_of(cb: ColumnBins, ref, cur, ranges: pd.DataFrame, ref_sums=None, cur_sums=None):
     """``column_drift`` of one column, with what numeric columns also need.
 
     Numeric columns pass their bin edges, the range seen on both sides (the reference's and the
-    period's min and max close the open tail bins) and the baseline std as the effect scale; a
-    constant reference column (std 0 or unknown) measures the effect in raw units.
+    period's min and max close the open tail bins), the baseline std as the effect scale (a
+    constant reference column measures the effect in raw units) and, when both sides have bin
+    sums, each bin's mean: the W1 of each bin is then exact wherever the two distribution
+    functions do not cross inside it (``stats.drift.wasserstein_binned``). Columns binned on
+    their distinct values place each side's bin mass at its bin mean (exact for them).
     """
     if not cb.column.is_numeric:
         return column_drift(cb.column.kind.value, ref, cur)
     seen = ranges[ranges["column_name"] == cb.column.name]
+    means = {}
+    if ref_sums is not None and cur_sums is not None:
+        ref_means, cur_means = _bin_means(cb, ref, ref_sums), _bin_means(cb, cur, cur_sums)
+        if ref_means is not None and cur_means is not None:
+            means = {"ref_means": ref_means, "cur_means": cur_means, "point_masses": cb.discrete}
     return column_drift(
         cb.column.kind.value,
         ref,
@@ -138,53 +228,138 @@ def _drift_of(cb, ref: np.ndarray, cur: np.ndarray, ranges: pd.DataFrame):
         low=min([cb.low, *seen["low"].dropna().tolist()]),
         high=max([cb.high, *seen["high"].dropna().tolist()]),
         scale=cb.std or 1.0,
+        **means,
     )
 
 
-def _decide(results: list, rows: list[dict], t, alpha: float) -> None:
+def column_floor(
+    stats: EffectFloorStats | None, configured: float, sigmas: float, n_cur: float, n_ref: float
+) -> tuple[float, str]:
+    """The effect a column must reach, and where it comes from (``config`` or ``adaptive``).
+
+    ``configured`` (``drift_effect_warn`` or ``null_rate_warn``) applies to every column; the
+    adaptive floor (``stats.drift.adaptive_effect_floor`` from the reference's days) raises it
+    where the reference itself varies more than that at the current sample sizes. Without
+    floor statistics (a reference of fewer than three days) or with ``sigmas`` 0, the
+    configured floor alone.
+    """
+    if stats is None or not sigmas > 0:
+        return configured, CONFIG
+    adaptive = adaptive_effect_floor(
+        stats.chunk_mean,
+        stats.chunk_std,
+        stats.noise_mean,
+        stats.noise_std,
+        stats.chunk_rows,
+        stats.rest_rows,
+        n_cur,
+        n_ref,
+        sigmas,
+    )
+    if math.isfinite(adaptive) and adaptive > configured:
+        return adaptive, ADAPTIVE
+    return configured, CONFIG
+
+
+def _decide(results: list, rows: list[dict], t: Thresholds, alpha: float) -> None:
     """Mark ``rows`` (one per result) drifted and graded.
 
-    Drifted: rejected by BH at ``alpha`` across all of them and an effect of at least
-    ``drift_effect_warn`` (WARN); ERROR from ``drift_effect_error``.
+    Drifted: rejected by BH at ``alpha`` across all of them and an effect of at least the
+    row's ``effect_floor`` (``drift_effect_warn`` unless set higher) (WARN); ERROR when the
+    effect also reaches ``drift_effect_error``.
     """
     if not results:
         return
-    for flag in flag_drift(results, alpha=alpha, min_effect=t.drift_effect_warn):
+    floors = [r.get("effect_floor", t.drift_effect_warn) for r in rows]
+    for flag in flag_drift(results, alpha=alpha, min_effect=floors):
         row = rows[flag.column]
         row["adjusted_p"], row["drifted"] = flag.adjusted_p, flag.drifted
         if flag.drifted:
             row["severity"] = "ERROR" if row["effect_size"] >= t.drift_effect_error else "WARN"
 
 
+def _decide_nulls(rows: list[dict], t: Thresholds, alpha: float) -> None:
+    """Mark the null-rate comparisons of ``rows``: BH across them, then effect floors.
+
+    Changed: rejected by BH at ``alpha`` and ``|null_rate_cur - null_rate_ref|`` at least the
+    row's ``null_effect_floor`` (WARN); ERROR when it also reaches ``null_rate_error``.
+    """
+    tested = [r for r in rows if r.get("null_p_value") is not None]
+    if not tested:
+        return
+    fdr = benjamini_hochberg([r["null_p_value"] for r in tested], alpha)
+    for row, rejected, adjusted in zip(tested, fdr.rejected, fdr.adjusted_p, strict=True):
+        change = abs(row["null_rate_cur"] - row["null_rate_ref"])
+        row["null_adjusted_p"] = adjusted
+        row["null_changed"] = bool(rejected and change >= row["null_effect_floor"])
+        if row["null_changed"]:
+            row["null_severity"] = "ERROR" if change >= t.null_rate_error else "WARN"
+
+
+def _null_part(cb: ColumnBins, ref_rows, cur_stats: pd.DataFrame, t: Thresholds) -> dict:
+    """The null-rate columns of one drift row (labels have none)."""
+    n_ok = cur_stats["n_ok"].dropna()
+    cur_rows = int(n_ok.sum()) if len(n_ok) else 0
+    cur_null = int(cur_stats["n_null_ok"].fillna(0).sum()) if len(n_ok) else 0
+    ref_n = int(ref_rows["n_rows"].sum()) if ref_rows is not None else 0
+    ref_null = int(ref_rows["n_null"].sum()) if ref_rows is not None else 0
+    part = {"n_rows_ref": ref_n, "n_null_ref": ref_null, "n_rows_cur": cur_rows}
+    part["n_null_cur"] = cur_null
+    if cur_rows == 0 or ref_n == 0:
+        return part | {"null_changed": False, "null_severity": NO_DATA}
+    test = null_rate_test(ref_null, ref_n, cur_null, cur_rows)
+    floor, source = column_floor(
+        cb.null_floor, t.null_rate_warn, t.adaptive_floor_sigmas, cur_rows, ref_n
+    )
+    return part | {
+        "null_rate_ref": test.ref_rate,
+        "null_rate_cur": test.cur_rate,
+        "null_p_value": test.p_value,
+        "null_effect_floor": floor,
+        "null_floor_source": source,
+        "null_changed": False,
+    }
+
+
 def _period_drift(
     model: ModelConfig,
     baseline: Baseline,
     reference: pd.DataFrame,
+    ref_nulls: pd.DataFrame,
     current: pd.DataFrame,
-    ranges: pd.DataFrame,
+    stats: pd.DataFrame,
     hour_of_day: int | None,
     alpha: float,
 ) -> list[dict]:
     t = model.thresholds
     rows, results, result_rows = [], [], []
-    references = _reference_for(reference, hour_of_day)
+    references = _reference_for(reference, hour_of_day, "reference_count")
+    null_references = _reference_for(ref_nulls, hour_of_day, "n_rows")
     by_column = dict(tuple(current.groupby("column_name")))
+    stats_by_column = dict(tuple(stats.groupby("column_name"))) if len(stats) else {}
     for cb in baseline.columns:
         name = cb.column.name
         base = {"column_name": name, "column_role": cb.column.role, "kind": cb.column.kind.value}
         cur_rows = by_column.get(name, current.iloc[0:0])
         ref_rows, scope = references.get(name, (None, "all"))
         base["reference_scope"] = scope
-        if cb.column.role in LABEL_ROLES and cur_rows.empty:
-            continue  # no labels arrived in the period: label drift is simply not measured
-        cur = np.zeros(cb.n_bins)
-        ref = np.zeros(cb.n_bins)
+        if cb.column.role in LABEL_ROLES:
+            if cur_rows.empty:
+                continue  # no labels arrived in the period: label drift is simply not measured
+        else:
+            null_rows, null_scope = null_references.get(name, (None, "all"))
+            base |= _null_part(cb, null_rows, stats_by_column.get(name, stats.iloc[0:0]), t)
+            base["null_reference_scope"] = null_scope
+        cur, cur_sums = np.zeros(cb.n_bins), np.zeros(cb.n_bins)
+        ref, ref_sums = np.zeros(cb.n_bins), np.zeros(cb.n_bins)
         if not cur_rows.empty:
-            cur[cur_rows["bin_index"].to_numpy(dtype=int)] = cur_rows["n"].to_numpy(dtype=float)
+            at = cur_rows["bin_index"].to_numpy(dtype=int)
+            cur[at] = cur_rows["n"].to_numpy(dtype=float)
+            cur_sums[at] = cur_rows["sum_shifted"].to_numpy(dtype=float)
         if ref_rows is not None:
-            ref[ref_rows["bin_index"].to_numpy(dtype=int)] = ref_rows["reference_count"].to_numpy(
-                dtype=float
-            )
+            at = ref_rows["bin_index"].to_numpy(dtype=int)
+            ref[at] = ref_rows["reference_count"].to_numpy(dtype=float)
+            ref_sums[at] = ref_rows["reference_sum_shifted"].to_numpy(dtype=float)
         if cur.sum() == 0 or ref.sum() == 0:
             rows.append(
                 base
@@ -196,7 +371,10 @@ def _period_drift(
                 }
             )
             continue
-        result = _drift_of(cb, ref, cur, ranges)
+        result = _drift_of(cb, ref, cur, stats, ref_sums, cur_sums)
+        floor, source = column_floor(
+            cb.floor, t.drift_effect_warn, t.adaptive_floor_sigmas, result.n_cur, result.n_ref
+        )
         results.append(result)
         result_rows.append(
             base
@@ -210,41 +388,56 @@ def _period_drift(
                 "js_distance": result.js_distance,
                 "ks_statistic": result.ks_statistic,
                 "max_binning_error": result.max_binning_error,
+                "effect_size_max_error": result.effect_size_max_error,
+                "effect_method": result.effect_method,
+                "effect_floor": floor,
+                "floor_source": source,
             }
         )
     _decide(results, result_rows, t, alpha)
+    _decide_nulls(rows + result_rows, t, alpha)
     return rows + result_rows
 
 
 def compute_drift(
     warehouse: Warehouse, model: ModelConfig, grain: str, start: dt.datetime, end: dt.datetime
 ) -> pd.DataFrame:
-    """Drift rows of every column for each period of ``grain`` in ``[start, end)``."""
-    hist = _histograms(warehouse, model, grain, start, end)
+    """Drift rows of every column for each period of ``grain`` in ``[start, end)``.
+
+    A period with feature statistics but no histogram rows (every value null) still gets its
+    rows: the distribution is ``NO_DATA`` and the null rate is judged. Missing tables are no
+    data, not an error.
+    """
     schema = drift_table(grain)
-    if hist.empty:
-        return pd.DataFrame(columns=schema.column_names)
-    ranges = _ranges(warehouse, model, grain, start, end)
-    ranges_by_period = dict(tuple(ranges.groupby("period"))) if len(ranges) else {}
+    hist = _histograms(warehouse, model, grain, start, end)
+    stats = _column_stats(warehouse, model, grain, start, end)
+    keys = pd.concat([hist[["period", "baseline_id"]], stats[["period", "baseline_id"]]])
+    keys = keys.dropna().drop_duplicates().sort_values(["period", "baseline_id"])
+    hist_by_key = dict(tuple(hist.groupby(["period", "baseline_id"]))) if len(hist) else {}
+    stats_by_key = dict(tuple(stats.groupby(["period", "baseline_id"]))) if len(stats) else {}
     references: dict = {}  # (baseline, hour of day) -> rows: a range of days repeats them
     out = []
-    for (period, baseline_id), current in hist.groupby(["period", "baseline_id"]):
+    for period, baseline_id in keys.itertuples(index=False):
         baseline = load_baseline_by_id(warehouse, model, baseline_id)
         hour_of_day = pd.Timestamp(period).hour if grain == "hourly" else None
         if (baseline_id, hour_of_day) not in references:
-            references[(baseline_id, hour_of_day)] = reference_histogram(
-                warehouse, model.name, baseline_id, hour_of_day
+            references[(baseline_id, hour_of_day)] = (
+                reference_histogram(warehouse, model.name, baseline_id, hour_of_day),
+                reference_nulls(warehouse, model.name, baseline_id, hour_of_day),
             )
-        reference = references[(baseline_id, hour_of_day)]
-        period_ranges = ranges_by_period.get(period, ranges.iloc[0:0])
-        alpha = model.thresholds.fdr_alpha / PERIODS_PER_DAY[grain]
+        reference, ref_nulls = references[(baseline_id, hour_of_day)]
+        current = hist_by_key.get((period, baseline_id), hist.iloc[0:0])
+        period_stats = stats_by_key.get((period, baseline_id), stats.iloc[0:0])
+        alpha = period_alpha(model.thresholds, grain)
         for row in _period_drift(
-            model, baseline, reference, current, period_ranges, hour_of_day, alpha
+            model, baseline, reference, ref_nulls, current, period_stats, hour_of_day, alpha
         ):
             out.append(
                 row
                 | {"model_name": model.name, TIME_COLUMN[grain]: period, "baseline_id": baseline_id}
             )
+    if not out:
+        return pd.DataFrame(columns=schema.column_names)
     return pd.DataFrame(out).reindex(columns=schema.column_names)
 
 
@@ -252,13 +445,19 @@ def write_drift(warehouse: Warehouse, grain: str, model: ModelConfig, start, end
     """Replace the window's drift rows of ``model``."""
     schema = drift_table(grain)
     time_col = TIME_COLUMN[grain]
-    table = pa.Table.from_pandas(frame.astype({"drifted": "boolean"}), preserve_index=False)
+    table = pa.Table.from_pandas(
+        frame.astype({"drifted": "boolean", "null_changed": "boolean"}), preserve_index=False
+    )
     return warehouse.replace_rows(
         schema,
         f"model_name = :m AND {time_col} >= :s AND {time_col} < :e",
         {"m": model.name, "s": start, "e": end},
         rows=table,
     )
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _fmt(value) -> float | None:
@@ -307,6 +506,8 @@ def drift_outcome(
             "effect": _fmt(r.effect_size),
             "measure": r.effect_measure,
             "adjusted_p": _fmt(r.adjusted_p),
+            "floor": _fmt(getattr(r, "effect_floor", None)),
+            "floor_source": _text(getattr(r, "floor_source", None)),
             "psi": _fmt(r.psi),
             "severity": r.severity,
         }
@@ -331,6 +532,66 @@ def drift_outcome(
     )
     return CheckOutcome(
         check_name, False, severity, f"drift in {len(drifted)} column(s): {top}", meta
+    )
+
+
+NULL_RATE_ROLES = FEATURE_ROLES + OUTPUT_ROLES
+
+
+def null_rate_outcome(frame: pd.DataFrame, check_name: str = "null_rate") -> CheckOutcome:
+    """The null-rate check over a period's drift rows (features, prediction and score).
+
+    Fails at ERROR when some column's null rate changed (significant after Benjamini-Hochberg
+    across the columns, and by at least its floor) by ``null_rate_error`` or more, at WARN when
+    some changed by less. With no column measurable (no ok predictions, no reference rows)
+    it does not judge (``passed`` None) and says why: a not-judged check is not a failure.
+    """
+    rows = frame[frame["column_role"].isin(NULL_RATE_ROLES)] if len(frame) else frame
+    if "null_severity" in rows.columns:
+        judged = rows["null_p_value"].notna()
+    else:
+        judged = pd.Series(False, index=rows.index)
+    measured = rows[judged]
+    if measured.empty:
+        why = "no ok predictions to compare with the reference's null rates"
+        return CheckOutcome(check_name, None, "WARN", f"not judged: {why}", {"columns_measured": 0})
+    change = measured["null_rate_cur"] - measured["null_rate_ref"]
+    measured = measured.assign(change=change, size=change.abs()).sort_values(
+        "size", ascending=False
+    )
+    changed = measured[measured["null_changed"].astype("boolean").fillna(False).astype(bool)]
+    table = [
+        {
+            "column": r.column_name,
+            "null_rate_ref": _fmt(r.null_rate_ref),
+            "null_rate_cur": _fmt(r.null_rate_cur),
+            "change": _fmt(r.change),
+            "floor": _fmt(r.null_effect_floor),
+            "floor_source": _text(r.null_floor_source),
+            "adjusted_p": _fmt(r.null_adjusted_p),
+            "rows": int(r.n_rows_cur),
+            "reference_scope": _text(r.null_reference_scope),
+            "severity": _text(r.null_severity),
+        }
+        for r in measured.itertuples()
+    ]
+    meta = {
+        "columns_measured": len(measured),
+        "columns_changed": len(changed),
+        "changed_columns": sorted(changed["column_name"]),
+        "max_change": _fmt(measured["size"].max()),
+        "effect_measure": "null rate difference (current - reference, among ok predictions)",
+        "columns": table,
+    }
+    if changed.empty:
+        return CheckOutcome(check_name, True, "WARN", "null rates in line with the baseline", meta)
+    severity = "ERROR" if (changed["null_severity"] == "ERROR").any() else "WARN"
+    top = ", ".join(
+        f"{r.column_name} {r.null_rate_ref:.1%} -> {r.null_rate_cur:.1%}"
+        for r in changed.head(5).itertuples()
+    )
+    return CheckOutcome(
+        check_name, False, severity, f"null rate changed in {len(changed)} column(s): {top}", meta
     )
 
 
@@ -363,6 +624,7 @@ def segment_drift_table() -> TableSchema:
             ("psi", "DOUBLE PRECISION"),
             ("drifted", "BOOLEAN"),
             ("severity", "VARCHAR"),
+            ("effect_method", "VARCHAR"),
         ),
     )
 
@@ -377,29 +639,40 @@ def compute_segment_drift(
 
     One Benjamini-Hochberg family per day spans every (segment value, column) pair tested. A
     pair with fewer than ``MIN_SEGMENT_ROWS`` rows on either side (or a segment value absent
-    from the reference) is not tested: its row has severity ``TOO_FEW_ROWS``.
+    from the reference) is not tested: its row has severity ``TOO_FEW_ROWS``. Effect floors
+    are the configured ones (the adaptive floors describe whole columns, not segments).
     """
     schema = segment_drift_table()
     empty = pd.DataFrame(columns=schema.column_names)
-    if not model.segments or not warehouse.table_exists("daily_segment_histograms"):
+    columns = _columns_of(warehouse, "daily_segment_histograms")
+    if not model.segments or not columns:
         return empty
+    sums = "sum_shifted" if "sum_shifted" in columns else "CAST(NULL AS DOUBLE PRECISION)"
     hist = warehouse.query_df(
         "SELECT day_start AS period, baseline_id, segment_column, segment_value, column_name, "
-        "column_role, bin_index, n FROM daily_segment_histograms "
+        f"column_role, bin_index, n, {sums} AS sum_shifted FROM daily_segment_histograms "
         "WHERE model_name = :m AND day_start >= :s AND day_start < :e",
         {"m": model.name, "s": start, "e": end},
     )
     if hist.empty:
         return empty
-    ranges = _ranges(warehouse, model, "daily", start, end)
+    ranges = _column_stats(warehouse, model, "daily", start, end)
     t = model.thresholds
     out = []
     for (period, baseline_id), current in hist.groupby(["period", "baseline_id"]):
         baseline = load_baseline_by_id(warehouse, model, baseline_id)
         reference = warehouse.query_df(
-            "SELECT segment_column, segment_value, column_name, bin_index, reference_count "
-            "FROM baseline_segment_bins WHERE model_name = :m AND baseline_id = :b",
+            "SELECT * FROM baseline_segment_bins WHERE model_name = :m AND baseline_id = :b",
             {"m": model.name, "b": baseline_id},
+        ).reindex(
+            columns=[
+                "segment_column",
+                "segment_value",
+                "column_name",
+                "bin_index",
+                "reference_count",
+                "reference_sum_shifted",
+            ]
         )
         ref_groups = {
             k: g for k, g in reference.groupby(["segment_column", "segment_value", "column_name"])
@@ -411,13 +684,15 @@ def compute_segment_drift(
         ):
             cb = baseline.for_column(column)
             ref_rows = ref_groups.get((seg_col, seg_val, column))
-            cur = np.zeros(cb.n_bins)
-            cur[cur_rows["bin_index"].to_numpy(dtype=int)] = cur_rows["n"].to_numpy(dtype=float)
-            ref = np.zeros(cb.n_bins)
+            cur, cur_sums = np.zeros(cb.n_bins), np.zeros(cb.n_bins)
+            at = cur_rows["bin_index"].to_numpy(dtype=int)
+            cur[at] = cur_rows["n"].to_numpy(dtype=float)
+            cur_sums[at] = cur_rows["sum_shifted"].to_numpy(dtype=float)
+            ref, ref_sums = np.zeros(cb.n_bins), np.zeros(cb.n_bins)
             if ref_rows is not None:
-                ref[ref_rows["bin_index"].to_numpy(dtype=int)] = ref_rows[
-                    "reference_count"
-                ].to_numpy(dtype=float)
+                at = ref_rows["bin_index"].to_numpy(dtype=int)
+                ref[at] = ref_rows["reference_count"].to_numpy(dtype=float)
+                ref_sums[at] = ref_rows["reference_sum_shifted"].to_numpy(dtype=float)
             ident = {
                 "model_name": model.name,
                 "day_start": period,
@@ -439,7 +714,7 @@ def compute_segment_drift(
                     }
                 )
                 continue
-            result = _drift_of(cb, ref, cur, period_ranges)
+            result = _drift_of(cb, ref, cur, period_ranges, ref_sums, cur_sums)
             results.append(result)
             rows.append(
                 ident
@@ -450,6 +725,7 @@ def compute_segment_drift(
                     "effect_size": result.effect_size,
                     "effect_measure": result.effect_measure,
                     "psi": result.psi,
+                    "effect_method": result.effect_method,
                 }
             )
         _decide(results, rows, t, t.fdr_alpha)

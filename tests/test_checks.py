@@ -169,7 +169,26 @@ def test_empty_hour_is_not_judged_and_says_why(ready, settings):
         ("data_quality", "no records"),
         ("volume", "history"),
         ("feature_drift", "no data"),
+        ("null_rate", "no ok predictions"),
     ]:
         row = results(wh, "fraud_detector", check).loc[key]
         assert row["status"] == "not_judged", check
         assert why in row["description"], (check, row["description"])
+
+
+def test_null_rate_check_fails_on_an_optional_feature_going_missing(ready, settings, fraud):
+    # device_type is optional: missing values are no schema error, so nothing else sees them.
+    pipeline, wh = ready
+
+    def no_device(r):
+        r["features"]["device_type"] = None
+
+    write_broken_hour(settings.logs_root, fraud, HOUR, 1000, 0.4, no_device)
+    result = pipeline.hour(HOUR, models=["fraud_detector"])
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["schema"].passed
+    null_rate = checks["null_rate"]
+    assert not null_rate.passed and null_rate.severity.value == "ERROR"
+    assert null_rate.metadata["changed_columns"].value == ["device_type"]
+    row = results(wh, "fraud_detector", "null_rate").iloc[0]
+    assert row["status"] == "failed" and "device_type" in row["description"]

@@ -67,8 +67,10 @@ def test_a_start_date_that_is_neither_is_rejected(raw):
         (lambda r: r["models"][0].update(segments=["amount"]), "must be a categorical feature"),
         (lambda r: r["models"][0].update(segments=["zip"]), "'zip' is not a feature"),
         (
-            lambda r: r["models"][0].update(thresholds={"psi_warn": 0.5, "psi_error": 0.2}),
-            "psi_warn must not exceed psi_error",
+            lambda r: r["models"][0].update(
+                thresholds={"drift_effect_warn": 0.5, "drift_effect_error": 0.2}
+            ),
+            "drift_effect_warn must not exceed drift_effect_error",
         ),
         (
             lambda r: r["models"][0].update(thresholds={"psi_typo": 0.5}),

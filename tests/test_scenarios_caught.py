@@ -194,3 +194,41 @@ def test_segment_drift_against_each_segments_own_reference(world):
     assert len(amount_segments) >= 5  # the amount shift shows inside most countries and merchants
     small = rows[rows["severity"] == "TOO_FEW_ROWS"]
     assert (small[["n_cur", "n_ref"]].min(axis=1) < 200).all()
+
+
+def null_changes(wh, grain: str, model: str) -> pd.DataFrame:
+    time_col = "hour_start" if grain == "hourly" else "day_start"
+    frame = wh.query_df(
+        f"SELECT * FROM {grain}_column_drift WHERE model_name = :m AND null_changed",
+        {"m": model},
+    )
+    return frame.assign(day=(pd.to_datetime(frame[time_col]) - START).dt.days)
+
+
+def test_null_rates_flag_the_missing_features_and_nothing_on_clean_days(world):
+    # Day 4 12:00-14:00: account_age_days sent as "n/a" (30 %, stored as null) and
+    # merchant_category missing (20 %). device_type is optional and often absent on every day:
+    # its null rate is the reference's, so it is never flagged.
+    hourly = null_changes(world["wh"], "hourly", "fraud_detector")
+    flagged = {
+        (r.hour_start.hour, r.column_name): r.null_severity
+        for r in hourly.itertuples()
+        if r.day == 4
+    }
+    assert flagged == {
+        (12, "account_age_days"): "ERROR",
+        (12, "merchant_category"): "ERROR",
+        (13, "account_age_days"): "ERROR",
+        (13, "merchant_category"): "ERROR",
+    }
+    assert hourly[hourly["day"] != 4].empty, hourly[["hour_start", "column_name"]]
+    daily = null_changes(world["wh"], "daily", "fraud_detector")
+    assert set(zip(daily["day"], daily["column_name"], strict=True)) == {
+        (4, "account_age_days"),
+        (4, "merchant_category"),
+    }
+    assert null_changes(world["wh"], "hourly", "demand_forecaster").empty
+    device = world["wh"].query_df(
+        "SELECT null_rate_ref FROM daily_column_drift WHERE column_name = 'device_type'"
+    )
+    assert (device["null_rate_ref"] > 0.01).all()  # a real, stable null rate

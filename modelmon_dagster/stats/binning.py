@@ -6,7 +6,15 @@ from collections.abc import Iterable
 import numpy as np
 
 
-def quantile_bin_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
+def _present(values) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        raise ValueError("cannot build bin edges from an empty sample")
+    return x
+
+
+def quantile_bin_edges(values: np.ndarray, n_bins: int, isolate_atoms: bool = False) -> np.ndarray:
     """Interior edges of ``n_bins`` equal-mass bins of ``values``, with open tails.
 
     Parameters
@@ -15,6 +23,12 @@ def quantile_bin_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
         Reference sample. NaN values are ignored.
     n_bins : int
         Requested number of bins (>= 2).
+    isolate_atoms : bool, default False
+        Give every value that holds at least ``1 / n_bins`` of the sample (an atom: the zeros
+        of a zero-inflated feature) a bin of its own, ``[v, next float above v)``. Without
+        it, an atom shares a bin with the continuous values next to it, and a change that
+        moves the atom (zeros becoming 0.2) happens inside one bin, where counts cannot see
+        it.
 
     Returns
     -------
@@ -31,14 +45,54 @@ def quantile_bin_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
     """
     if n_bins < 2:
         raise ValueError("n_bins must be at least 2")
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
-    if x.size == 0:
-        raise ValueError("cannot build bin edges from an empty sample")
+    x = _present(values)
     qs = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
     edges = np.unique(np.quantile(x, qs, method="linear"))
     if edges.size == 0:
         edges = np.array([x[0]])
+    if isolate_atoms:
+        distinct, counts = np.unique(x, return_counts=True)
+        atoms = distinct[counts * n_bins >= x.size]
+        edges = np.unique(np.concatenate([edges, atoms, np.nextafter(atoms, np.inf)]))
+    return edges
+
+
+def distinct_value_edges(values: np.ndarray, max_values: int) -> np.ndarray | None:
+    """Interior edges giving each distinct value of ``values`` a bin of its own, if few.
+
+    Parameters
+    ----------
+    values : array_like
+        Reference sample. NaN values are ignored.
+    max_values : int
+        Largest number of distinct values binned this way (``>= 1``).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        For sorted distinct values ``v_1 < ... < v_m`` (``m <= max_values``): edges ``v_1``, the
+        midpoints ``(v_i + v_{i+1}) / 2`` and the next float above ``v_m``. Bin 0 holds values
+        below ``v_1`` (never seen in the reference), bin ``i`` holds ``v_i`` alone (and any new
+        value closer to it than to its neighbours), the last bin values above ``v_m``. ``None``
+        when there are more than ``max_values`` distinct values (use quantile edges).
+
+    Notes
+    -----
+    * Every reference value sits alone in its bin, at a known point: the binned KS statistic
+      and W1 (with bin sums) are then exact for values on the reference's support.
+    * A constant sample gives three bins: below, equal to, and above the value.
+    * An empty sample (or all NaN) raises ``ValueError``. Distinct values so close that a
+      midpoint rounds onto one of them (adjacent floats): ``None``.
+    """
+    if max_values < 1:
+        raise ValueError("max_values must be at least 1")
+    distinct = np.unique(_present(values))
+    if distinct.size > max_values:
+        return None
+    mids = (distinct[:-1] + distinct[1:]) / 2.0
+    edges = np.concatenate([[distinct[0]], mids, [np.nextafter(distinct[-1], np.inf)]])
+    if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        return None
     return edges
 
 

@@ -15,7 +15,8 @@ final as (
         column_name,
         column_role,
         bin_index,
-        sum(n) as n
+        sum(n) as n,
+        sum(sum_shifted) as sum_shifted
     from hourly
     group by
         model_name, cast(date_trunc('day', hour_start) as timestamp),

@@ -16,6 +16,8 @@ final as (
         column_role,
         sum(n) as n,
         sum(n_null) as n_null,
+        sum(n_ok) as n_ok,
+        sum(n_null_ok) as n_null_ok,
         max(shift) as shift,
         sum(sum_shifted) as sum_shifted,
         sum(sumsq_shifted) as sumsq_shifted,

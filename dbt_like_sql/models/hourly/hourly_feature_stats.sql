@@ -1,5 +1,8 @@
 -- Mergeable moments of every monitored column (features, prediction, score) per hour, in one
 -- scan. Sums are of (x - baseline mean), so variance stays precise for large-valued features.
+-- n_ok / n_null_ok count the ok predictions and the column's nulls among them: the null rate
+-- compared with the reference's (which holds ok predictions only; an error carries no
+-- prediction, so counting errors would make the error rate look like missing predictions).
 with
 
 predictions as (
@@ -10,10 +13,12 @@ predictions as (
 per_hour as (
     select
         partition_hour as hour_start,
-        count(*) as n_rows
+        count(*) as n_rows,
+        count(*) filter (where status = 'ok') as n_ok
         {%- for c in columns %}
         {%- set col = q(c.sql_column) %}
         , count({{ col }}) as {{ q('n_' ~ loop.index) }}
+        , count(*) filter (where status = 'ok' and {{ col }} is null) as {{ q('nok_' ~ loop.index) }}
         {%- if c.is_numeric %}
         {%- set shifted = '(' ~ col ~ ' - cast(' ~ center(c) ~ ' as double precision))' %}
         , sum({{ shifted }}) as {{ q('s_' ~ loop.index) }}
@@ -36,6 +41,8 @@ final as (
         cast({{ lit(c.role) }} as varchar) as column_role,
         {{ q('n_' ~ loop.index) }} as n,
         n_rows - {{ q('n_' ~ loop.index) }} as n_null,
+        n_ok,
+        {{ q('nok_' ~ loop.index) }} as n_null_ok,
         {%- if c.is_numeric %}
         cast({{ center(c) }} as double precision) as shift,
         {{ q('s_' ~ loop.index) }} as sum_shifted,

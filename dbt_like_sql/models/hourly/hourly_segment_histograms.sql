@@ -1,6 +1,8 @@
 -- Histogram of every monitored column within each value of each segment column (config
--- `segments`), on the baseline's bins, in one scan. Drift inside a segment is judged against
--- the segment's own reference. A model without segments writes no rows.
+-- `segments`), on the baseline's bins, with per-bin sums of numeric columns as in
+-- hourly_feature_histograms (bins computed once, one GROUP BY per segment and column). Drift
+-- inside a segment is judged against the segment's own reference. A model without segments
+-- writes no rows.
 with
 
 predictions as (
@@ -10,7 +12,7 @@ predictions as (
 
 {%- if segment_columns %}
 
-binned as (
+binned as materialized (
     select
         partition_hour as hour_start
         {%- for s in segment_columns %}
@@ -18,36 +20,11 @@ binned as (
         {%- endfor %}
         {%- for c in columns %}
         , {{ bin_index(c) }} as {{ q('b_' ~ loop.index) }}
+        {%- if c.is_numeric %}
+        , {{ q(c.sql_column) }} - cast({{ center(c) }} as double precision) as {{ q('x_' ~ loop.index) }}
+        {%- endif %}
         {%- endfor %}
     from predictions
-),
-
-grouped as (
-    select
-        hour_start
-        {%- for s in segment_columns %}
-        , {{ q('s_' ~ loop.index) }}
-        {%- endfor %}
-        {%- for c in columns %}
-        , {{ q('b_' ~ loop.index) }}
-        {%- endfor %}
-        {%- for s in segment_columns %}
-        {%- set si = loop.index %}
-        {%- for c in columns %}
-        , grouping({{ q('s_' ~ si) }}, {{ q('b_' ~ loop.index) }}) as {{ q('g_' ~ si ~ '_' ~ loop.index) }}
-        {%- endfor %}
-        {%- endfor %}
-        , count(*) as n
-    from binned
-    group by grouping sets (
-        {%- for s in segment_columns %}
-        {%- set si = loop.index %}
-        {%- set outer_last = loop.last %}
-        {%- for c in columns %}
-        (hour_start, {{ q('s_' ~ si) }}, {{ q('b_' ~ loop.index) }}){{ "," if not (outer_last and loop.last) }}
-        {%- endfor %}
-        {%- endfor %}
-    )
 ),
 
 final as (
@@ -64,10 +41,15 @@ final as (
         cast({{ lit(c.name) }} as varchar) as column_name,
         cast({{ lit(c.role) }} as varchar) as column_role,
         {{ q('b_' ~ loop.index) }} as bin_index,
-        n
-    from grouped
-    where {{ q('g_' ~ si ~ '_' ~ loop.index) }} = 0
-        and {{ q('s_' ~ si) }} is not null and {{ q('b_' ~ loop.index) }} is not null
+        count(*) as n,
+        {%- if c.is_numeric %}
+        sum({{ q('x_' ~ loop.index) }}) as sum_shifted
+        {%- else %}
+        cast(null as double precision) as sum_shifted
+        {%- endif %}
+    from binned
+    where {{ q('s_' ~ si) }} is not null and {{ q('b_' ~ loop.index) }} is not null
+    group by hour_start, {{ q('s_' ~ si) }}, {{ q('b_' ~ loop.index) }}
     {%- if not (outer_last and loop.last) %}
     union all
     {%- endif %}
@@ -86,7 +68,8 @@ final as (
         cast(null as varchar) as column_name,
         cast(null as varchar) as column_role,
         cast(null as integer) as bin_index,
-        cast(null as bigint) as n
+        cast(null as bigint) as n,
+        cast(null as double precision) as sum_shifted
     from predictions
     where false
 )

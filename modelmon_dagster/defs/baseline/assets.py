@@ -82,6 +82,7 @@ def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
             segments=pa.concat_tables([v.segments for v in versions]),
             calibration=pa.concat_tables([v.calibration for v in versions]),
             performance=[r for v in versions for r in v.performance],
+            nulls=pa.concat_tables([v.nulls for v in versions]),
         )
         warehouse.get().replace_many(
             merged.replacements(CONFIG_BASELINE_ROWS, {"model_name": model.name})

@@ -15,6 +15,7 @@ from modelmon_dagster.drift import (
     compute_segment_drift,
     drift_outcome,
     drift_table,
+    null_rate_outcome,
     segment_drift_outcome,
     segment_drift_table,
     write_drift,
@@ -59,24 +60,27 @@ def _by_period(frame: pd.DataFrame, time_col: str, periods) -> dict[str, pd.Data
     return {p.key: frame[starts == pd.Timestamp(p.start)] for p in periods}
 
 
+def _drift_rows(w: Window, grain: str) -> pd.DataFrame:
+    """The window's drift rows (no table yet: no rows)."""
+    table = drift_table(grain)
+    if not w.warehouse.table_exists(table.name):
+        return pd.DataFrame(columns=table.column_names)
+    time_col = TIME_COLUMN[grain]
+    return w.warehouse.query_df(
+        f"SELECT * FROM {table.name} WHERE model_name = :m "
+        f"AND {time_col} >= :s AND {time_col} < :e",
+        {"m": w.model.name, "s": w.start, "e": w.end},
+    )
+
+
 def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> StepCheck:
     def evaluate_range(w: Window) -> dict:
-        time_col = TIME_COLUMN[grain]
-        table = drift_table(grain)
-        frame = (
-            w.warehouse.query_df(
-                f"SELECT * FROM {table.name} WHERE model_name = :m "
-                f"AND {time_col} >= :s AND {time_col} < :e",
-                {"m": w.model.name, "s": w.start, "e": w.end},
-            )
-            if w.warehouse.table_exists(table.name)
-            else pd.DataFrame(columns=table.column_names)
-        )
+        frame = _drift_rows(w, grain)
         blocked = blocked_in(w.warehouse, w.model.name, w.start, w.end) if grain == "hourly" else {}
         return {
             p.key: drift_outcome(rows, name, roles, blocked.get(p.start, {}))
             for p, rows in zip(
-                w.periods, _by_period(frame, time_col, w.periods).values(), strict=True
+                w.periods, _by_period(frame, TIME_COLUMN[grain], w.periods).values(), strict=True
             )
         }
 
@@ -86,8 +90,30 @@ def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> St
         name=name,
         description=(
             f"{what} drifted from the baseline: significant after Benjamini-Hochberg control "
-            f"and an effect size (W1/std or Cramér's V) at or above the config's {t}. "
+            f"and an effect size (W1/std or Jensen-Shannon distance) at or above the column's "
+            f"floor ({t}, raised by the reference's own day-to-day variation). "
             "Look at the columns listed in the metadata and at daily_column_drift."
+        ),
+        evaluate_range=evaluate_range,
+    )
+
+
+def _null_rate_check(grain: str) -> StepCheck:
+    def evaluate_range(w: Window) -> dict:
+        frame = _drift_rows(w, grain)
+        return {
+            key: null_rate_outcome(rows)
+            for key, rows in _by_period(frame, TIME_COLUMN[grain], w.periods).items()
+        }
+
+    return StepCheck(
+        asset=f"{grain}_drift",
+        name="null_rate",
+        description=(
+            "Share of missing values per feature, prediction and score (among ok predictions) "
+            "against the reference's: Fisher's exact test, Benjamini-Hochberg across columns, "
+            "and a change of at least null_rate_warn / null_rate_error points. Look at the "
+            "columns listed in the metadata and at the null_* columns of daily_column_drift."
         ),
         evaluate_range=evaluate_range,
     )
@@ -104,7 +130,7 @@ def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, .
             f"{grain.capitalize()} drift of every feature, the prediction, the score"
             + (" and the labels" if grain == "daily" else "")
             + " against the baseline, from the histograms (KS / chi-square contingency, PSI, "
-            "JS distance, W1/std or Cramér's V, BH-adjusted p-values)."
+            "W1/std or JS distance, BH-adjusted p-values), and their null rates."
         ),
         deps=deps,
         compute=_compute(grain),
@@ -112,6 +138,7 @@ def drift_parts(grain: str) -> tuple[tuple[PythonAsset, ...], tuple[StepCheck, .
     checks = [
         _drift_check(grain, "feature_drift", FEATURE_ROLES, "Input features"),
         _drift_check(grain, "prediction_drift", OUTPUT_ROLES, "Predictions or confidence"),
+        _null_rate_check(grain),
     ]
     if grain == "daily":
         checks.append(_drift_check(grain, "label_drift", LABEL_ROLES, "Arrived labels"))
