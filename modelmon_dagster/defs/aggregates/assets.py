@@ -12,7 +12,7 @@ Fewer steps and runs keep Dagster's per-step overhead down (see docs/DESIGN.md).
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -41,10 +41,23 @@ class Window:
     end: dt.datetime
     periods: tuple[Period, ...] = ()
     now: dt.datetime | None = None  # the run's clock (ClockResource)
+    # What the step's checks read more than once (e.g. a day's performance rows), by key.
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def single(self, period: Period) -> "Window":
-        """The window of one of its partitions."""
-        return Window(self.warehouse, self.model, period.start, period.end, (period,), self.now)
+        """The window of one of its partitions (the same object for the same partition)."""
+        key = ("window", period.key)
+        if key not in self.cache:
+            self.cache[key] = Window(
+                self.warehouse, self.model, period.start, period.end, (period,), self.now
+            )
+        return self.cache[key]
+
+    def memo(self, name: str, compute: Callable[[], object]):
+        """``compute()`` once per window and ``name`` (checks of one step share reads)."""
+        if name not in self.cache:
+            self.cache[name] = compute()
+        return self.cache[name]
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,13 @@ PERFORMANCE_ASSETS = (
 
 def _baseline(w: Window) -> tuple[Baseline, str | None]:
     """The day's baseline, and why it is another version's when the served one has none."""
-    fallback: list[str] = []
-    baseline = baseline_for_window(w.warehouse, w.model, w.start, w.end, fallback.append)
-    return baseline, (fallback[0] if fallback else None)
+
+    def find():
+        fallback: list[str] = []
+        baseline = baseline_for_window(w.warehouse, w.model, w.start, w.end, fallback.append)
+        return baseline, (fallback[0] if fallback else None)
+
+    return w.memo("baseline", find)
 
 
 def _baseline_id(w: Window) -> str | None:
@@ -49,7 +53,11 @@ def _judged_against(check):
 
     def evaluate(w: Window) -> CheckOutcome:
         baseline, fallback = _baseline(w)
-        outcome = check(w, baseline_metrics(w.warehouse, w.model, baseline.baseline_id))
+        reference = w.memo(
+            "baseline_metrics",
+            lambda: baseline_metrics(w.warehouse, w.model, baseline.baseline_id),
+        )
+        outcome = check(w, reference)
         metadata = outcome.metadata | {"baseline_version": baseline.model_version}
         description = outcome.description
         if fallback:
@@ -98,6 +106,10 @@ def _compute(w: Window) -> dict:
 
 
 def _read(w: Window) -> pd.DataFrame:
+    return w.memo("performance_rows", lambda: _query(w))
+
+
+def _query(w: Window) -> pd.DataFrame:
     return w.warehouse.query_df(
         f"SELECT * FROM {PERFORMANCE.name} WHERE model_name = :m "
         "AND day_start >= :s AND day_start < :e",
