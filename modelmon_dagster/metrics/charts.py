@@ -286,14 +286,24 @@ def chart_outcomes(
     return out
 
 
+def cusum_decision_interval(charts: list[ChartSeries], settings: ControlChartSettings) -> float:
+    """The CUSUM decision interval ``h`` the check uses for these charts.
+
+    ``cusum.h`` when the config sets it; otherwise the interval giving the family of charted
+    series (metric and dimension) an in-control ARL of ``cusum.arl0``.
+    """
+    c = settings.cusum
+    family = max(len({(ch.metric, ch.dimension) for ch in charts if ch.points}), 1)
+    return c.h if c.h is not None else _decision_interval(c.k, c.arl0 * family)
+
+
 def cusum_outcomes(
     charts: list[ChartSeries], periods: list[dt.datetime], settings: ControlChartSettings
 ) -> dict[dt.datetime, CheckOutcome]:
     """The ``cusum`` outcome of each period: a signal in the last ``hold_periods`` fails it."""
     c = settings.cusum
     ready = [ch for ch in charts if ch.points]
-    family = max(len({(ch.metric, ch.dimension) for ch in ready}), 1)
-    h = c.h if c.h is not None else _decision_interval(c.k, c.arl0 * family)
+    h = cusum_decision_interval(charts, settings)
     arl, arl_shifted = _arls(c.k, h)
     signals: dict[str, list[tuple[dt.datetime, str, float]]] = {}
     paths: dict[str, tuple[list, list, list]] = {}
