@@ -8,7 +8,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 DAYS ?= 7
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-fast ui bench lint lock postgres clean
+.PHONY: demo dashboard test test-fast ui bench lint lock postgres clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ venv: $(STAMP)
 ## Simulate $(DAYS) days for the demo models and materialise every partition through Dagster.
 demo: $(STAMP)
 	$(BIN)/python -m modelmon_dagster.demo --days $(DAYS)
+
+## Serve the health dashboard pages (built by `make demo` and the daily schedule) on 127.0.0.1.
+## The port must match SERVE_URL in modelmon_dagster/defs/dashboard/assets.py (page links).
+dashboard: $(STAMP)
+	@dir="$${MODELMON_DATA_DIR:-data}/dashboard"; \
+	test -f "$$dir/index.html" || { echo "no dashboard in $$dir yet: run make demo first"; exit 1; }; \
+	echo "Health dashboard: http://127.0.0.1:8050/index.html (Ctrl-C stops the server)"; \
+	exec $(BIN)/python -m http.server 8050 --bind 127.0.0.1 --directory "$$dir"
 
 ## The whole suite, PostgreSQL tests included (the server is started if it is down).
 test: $(STAMP) postgres

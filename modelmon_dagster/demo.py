@@ -23,6 +23,7 @@ import dagster as dg
 
 from modelmon_dagster.config import MonitoringConfig, load_config
 from modelmon_dagster.defs.build import build_definitions
+from modelmon_dagster.defs.dashboard.assets import DASHBOARD_JOB, SERVE_URL
 from modelmon_dagster.defs.jobs import BASELINE_JOB, job_name
 from modelmon_dagster.defs.remediation.sensors import REMEDIATION_SENSOR
 from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
@@ -47,7 +48,7 @@ def current_hour() -> dt.datetime:
 
 def _reset(settings: Settings, instance: dg.DagsterInstance) -> None:
     """Start from nothing: the demo's data folder and the instance's runs."""
-    for name in ("logs", "reference", "registry", "models", "alerts", "reviews"):
+    for name in ("logs", "reference", "registry", "models", "alerts", "reviews", "dashboard"):
         shutil.rmtree(settings.data_dir / name, ignore_errors=True)
     for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
         (settings.data_dir / name).unlink(missing_ok=True)
@@ -209,11 +210,14 @@ def main(argv: list[str] | None = None) -> None:
             + f"  ({time.perf_counter() - began:.0f} s)"
         )
 
-    print("[4/4] the monthly review sample")
+    print("[4/4] the monthly review sample and the health dashboard")
     for month in sorted(
         {(start + dt.timedelta(days=d)).strftime("%Y-%m-01") for d in range(args.days)}
     ):
         runner.run(REVIEW_JOB, partition_key=month, now=end)
+    last_day = (end - dt.timedelta(hours=1)).date()  # the day of the last closed hour
+    print(f"      the health dashboard of {last_day:%Y-%m-%d} so far (every model and the index)")
+    runner.run(DASHBOARD_JOB, partition_key=last_day.strftime(DAY_KEY), now=end)
 
     print(f"\nDone in {time.perf_counter() - began:.0f} s.")
     report(config, settings, start, end, receiver)
@@ -227,7 +231,9 @@ def main(argv: list[str] | None = None) -> None:
         "  checks       SELECT * FROM check_results WHERE status = 'failed'\n"
         "  alerts       SELECT * FROM alerts; notifications in alert_outbox\n"
         "  registry     SELECT * FROM registry_events ORDER BY seq\n"
-        f"  review       {settings.data_dir / 'reviews'} (CSV and HTML per model and month)"
+        f"  review       {settings.data_dir / 'reviews'} (CSV and HTML per model and month)\n"
+        f"  dashboard    {settings.data_dir / 'dashboard'}; make dashboard serves it\n"
+        f"\nHealth dashboard: {SERVE_URL}/index.html (after `make dashboard`)"
     )
 
 

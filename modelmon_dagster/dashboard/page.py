@@ -173,3 +173,13 @@ def write_index(
 def status_json(statuses: dict[str, TierStatus]) -> str:
     """The tiers' colours as JSON (for metadata and scripts)."""
     return json.dumps({t: s.colour for t, s in statuses.items()})
+
+
+def markdown_summary(model_name: str, day: dt.datetime, statuses: dict[str, TierStatus]) -> str:
+    """The tiers' status and their worst findings, as Markdown for the Dagster UI."""
+    lines = [f"**{model_name}** on {day:%Y-%m-%d}", "", "| tier | status | worst finding |"]
+    lines.append("|---|---|---|")
+    for tier in TIERS:
+        s = statuses[tier]
+        lines.append(f"| {tier} | {s.colour} | {s.headline.replace('|', '/')} |")
+    return "\n".join(lines)

@@ -6,6 +6,13 @@ from modelmon_dagster.config import MonitoringConfig
 from modelmon_dagster.defs.aggregates.assets import build_grain_step
 from modelmon_dagster.defs.alerting.digest import DIGEST_ASSET
 from modelmon_dagster.defs.baseline.assets import build_baseline_asset
+from modelmon_dagster.defs.dashboard.assets import (
+    build_dashboard_asset,
+    build_dashboard_job,
+    build_dashboard_schedule,
+    build_index_asset,
+    dashboard_partitions,
+)
 from modelmon_dagster.defs.drift.assets import VOLUME_CHECK, drift_parts
 from modelmon_dagster.defs.ingestion.assets import build_ingestion_assets
 from modelmon_dagster.defs.jobs import build_baseline_job, build_model_jobs
@@ -34,6 +41,9 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
     monthly = monthly_partitions(config.partitions_start)
     assets, jobs, schedules, baseline_keys, review_keys = [], [], [], [], []
     checks_by_model: dict[str, list[dg.AssetCheckKey]] = {}
+    days_so_far = dashboard_partitions(config.partitions_start)
+    dashboards = [build_dashboard_asset(model, days_so_far) for model in config.models]
+    dashboards.append(build_index_asset(config, days_so_far))
     remediation_jobs = []
     for model in config.models:
         ingestion = build_ingestion_assets(model, hourly)
@@ -93,6 +103,10 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
     )
     jobs.append(review_job)
     schedules.append(build_review_schedule(review_job))
+    assets += dashboards
+    dashboard_job = build_dashboard_job([key for a in dashboards for key in a.keys])
+    jobs.append(dashboard_job)
+    schedules.append(build_dashboard_schedule(dashboard_job))
     return dg.Definitions(
         assets=assets,
         jobs=jobs,

@@ -1,0 +1,318 @@
+"""The health dashboard: tier colours, numbers equal to the warehouse, and the page in a browser.
+
+The pages are built by the real Dagster job over two simulated days of demand_forecaster
+(the demo preset: an error burst on day 1, 20:00-21:00), on a real DuckDB warehouse.
+"""
+
+import base64
+import dataclasses
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+import pytest
+from pipeline import Pipeline, only
+
+from modelmon_dagster.checks import FAILED, NOT_JUDGED, PASSED
+from modelmon_dagster.dashboard.status import (
+    AMBER,
+    GREEN,
+    GREY,
+    RED,
+    colour_of,
+    daily_grid,
+    tier_of,
+    tier_statuses,
+)
+from modelmon_dagster.defs.dashboard.assets import DASHBOARD_JOB
+from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
+from modelmon_dagster.sim import demo_scenarios, simulate
+from modelmon_dagster.warehouse import Warehouse
+
+DAY0 = dt.datetime(2026, 11, 16)
+DAY1 = DAY0 + dt.timedelta(days=1)
+MODEL = "demand_forecaster"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def result(asset, check, status, severity="ERROR", at=DAY0, grain="hourly", description=""):
+    return {
+        "asset_name": asset,
+        "check_name": check,
+        "grain": grain,
+        "status": status,
+        "severity": severity,
+        "period_start": pd.Timestamp(at),
+        "partition_key": f"{at:%Y-%m-%d-%H:%M}",
+        "description": description,
+        "run_id": None,
+    }
+
+
+def frame(*rows):
+    return pd.DataFrame(list(rows))
+
+
+# --- tier status logic -------------------------------------------------------------------------
+
+
+def test_a_verdict_is_red_amber_green_or_grey_and_not_judged_is_never_red():
+    assert colour_of(FAILED, "ERROR") == RED
+    assert colour_of(FAILED, "WARN") == AMBER
+    assert colour_of(PASSED, "ERROR") == GREEN
+    assert colour_of(NOT_JUDGED, "ERROR") == GREY
+    with pytest.raises(ValueError):
+        colour_of("skipped", "ERROR")
+
+
+def test_checks_belong_to_the_tier_they_report_on():
+    assert tier_of("hourly_prediction_stats", "latency") == "system"
+    assert tier_of("hourly_prediction_stats", "volume") == "system"
+    assert tier_of("raw_predictions", "schema") == "data"
+    assert tier_of("daily_drift", "segment_drift") == "data"
+    assert tier_of("daily_performance", "calibration") == "model"
+    assert tier_of("hourly_metrics", "cusum") == "model"
+
+
+def test_a_tier_takes_its_worst_check_and_each_check_its_latest_partition():
+    later = DAY0 + dt.timedelta(hours=1)
+    statuses = tier_statuses(
+        frame(
+            # latency failed at 00:00 and recovered at 01:00: the latest verdict is green
+            result("hourly_prediction_stats", "latency", FAILED, "ERROR", DAY0),
+            result("hourly_prediction_stats", "latency", PASSED, "ERROR", later),
+            result("hourly_prediction_stats", "error_rate", FAILED, "WARN", later, description="x"),
+            result("raw_predictions", "schema", FAILED, "ERROR", later, description="broken"),
+            result("raw_predictions", "data_quality", PASSED, "WARN", later),
+            result("daily_performance", "performance", NOT_JUDGED, "ERROR", DAY0, "daily"),
+        )
+    )
+    assert statuses["system"].colour == AMBER
+    assert statuses["data"].colour == RED
+    assert statuses["data"].findings[0].check == "raw_predictions.schema"
+    assert "broken" in statuses["data"].headline
+    assert statuses["model"].colour == GREY  # not judged only: grey, not red
+    assert "not judged" in statuses["model"].headline
+
+
+def test_a_not_judged_check_does_not_hide_a_passing_one():
+    statuses = tier_statuses(
+        frame(
+            result("hourly_prediction_stats", "volume", NOT_JUDGED, "ERROR"),
+            result("hourly_prediction_stats", "latency", PASSED, "ERROR"),
+        )
+    )
+    assert statuses["system"].colour == GREEN
+    assert tier_statuses(frame())["system"].colour == GREY
+
+
+def test_the_day_grid_keeps_an_incident_that_recovered_on_its_day_and_tier():
+    results = frame(
+        result(
+            "hourly_prediction_stats", "error_rate", FAILED, "ERROR", DAY1 + dt.timedelta(hours=20)
+        ),
+        result(
+            "hourly_prediction_stats", "error_rate", PASSED, "ERROR", DAY1 + dt.timedelta(hours=23)
+        ),
+        result("hourly_drift", "feature_drift", PASSED, "WARN", DAY0),
+    )
+    grid = daily_grid(results, [pd.Timestamp(DAY0), pd.Timestamp(DAY1)])
+    assert grid.loc[pd.Timestamp(DAY1), "system"] == RED
+    assert grid.loc[pd.Timestamp(DAY0), "system"] == GREY
+    assert grid.loc[pd.Timestamp(DAY0), "data"] == GREEN
+    assert tier_statuses(results)["system"].colour == GREEN  # the latest hour passed
+
+
+# --- pages built by the Dagster job over two simulated days ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, demo_config):
+    root = tmp_path_factory.mktemp("dashboard")
+    settings = Settings(
+        config_path=PROJECT_ROOT / "config" / "models.yaml",
+        data_dir=root / "data",
+        warehouse_url=f"duckdb:///{root / 'warehouse.duckdb'}",
+    )
+    config = dataclasses.replace(only(demo_config, MODEL), partitions_start=DAY0)
+    simulate(config, settings.data_dir, DAY0, 2, seed=42, scenarios=demo_scenarios(DAY0))
+    pipeline = Pipeline(config, settings)
+    pipeline.baseline()
+    for day in (DAY0, DAY1):
+        pipeline.backfill("hourly", day, day + dt.timedelta(hours=23))
+        pipeline.day(day)
+    run = pipeline.run(DASHBOARD_JOB, partition_key=f"{DAY1:%Y-%m-%d}")
+    folder = settings.data_dir / "dashboard"
+    warehouse = Warehouse(settings.warehouse_url)
+    yield {
+        "folder": folder,
+        "page": folder / f"{DAY1:%Y-%m-%d}" / f"{MODEL}.html",
+        "run": run,
+        "warehouse": warehouse,
+    }
+    warehouse.dispose()
+
+
+def figures_of(page: Path) -> dict:
+    """Each embedded chart's figure, by its title."""
+    blobs = re.findall(
+        r'<script type="application/json" class="figure" data-target="[^"]+">(.*?)</script>',
+        page.read_text(),
+        flags=re.S,
+    )
+    figures = [pio.from_json(b) for b in blobs]
+    return {f.layout.title.text: f for f in figures}
+
+
+def values(array) -> np.ndarray:
+    """A figure's array as numbers (plotly writes numeric arrays as typed base64 blobs)."""
+    if isinstance(array, dict):
+        flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        shape = array.get("shape")
+        return flat.reshape([int(n) for n in shape.split(",")]) if shape else flat
+    return np.asarray(array)
+
+
+def trace(figure, name):
+    return next(t for t in figure.data if t.name == name)
+
+
+def test_the_pages_are_written_offline_with_one_plotly_bundle(built):
+    folder = built["folder"]
+    bundles = list(folder.glob("plotly-*.min.js"))
+    assert len(bundles) == 1 and bundles[0].stat().st_size > 1_000_000
+    html = built["page"].read_text()
+    assert f'src="../{bundles[0].name}"' in html
+    assert "cdn" not in html.lower() and "https://" not in html
+    index = (folder / "index.html").read_text()
+    assert f'href="{DAY1:%Y-%m-%d}/{MODEL}.html"' in index
+
+
+def test_hourly_numbers_on_the_page_are_the_warehouse_s(built):
+    figures = figures_of(built["page"])
+    wh = built["warehouse"]
+    stored = wh.query_df(
+        "SELECT period_start, metric, value FROM metric_series WHERE model_name = :m "
+        "AND grain = 'hourly' AND dimension = '' AND metric IN ('volume', 'latency_p99_ms', "
+        "'error_rate')",
+        {"m": MODEL},
+    )
+    expected = {(r.metric, pd.Timestamp(r.period_start)): r.value for r in stored.itertuples()}
+    for title, name, metric in (
+        ("Volume per hour", "predictions", "volume"),
+        ("Latency per hour (ms)", "p99", "latency_p99_ms"),
+        ("Error, timeout and schema-error rates per hour", "error rate", "error_rate"),
+    ):
+        t = trace(figures[title], name)
+        y = values(t.y)
+        assert len(t.x) == len(y) == 48
+        for i in (0, 17, 44, 47):  # sampled cells, 44 = day 1 20:00, the error burst
+            assert y[i] == pytest.approx(expected[(metric, pd.Timestamp(t.x[i]))])
+    burst = values(trace(figures["Error, timeout and schema-error rates per hour"], "error rate").y)
+    assert burst.argmax() in (44, 45) and burst.max() > 0.05
+
+
+def test_drift_cells_and_flags_are_the_warehouse_s(built):
+    figure = figures_of(built["page"])["Drift effect size per column and day (x = flagged)"]
+    heat = figure.data[0]
+    stored = built["warehouse"].query_df(
+        "SELECT day_start, column_name, effect_size, drifted FROM daily_column_drift "
+        "WHERE model_name = :m AND effect_size IS NOT NULL",
+        {"m": MODEL},
+    )
+    assert list(heat.x) == [f"{DAY0:%Y-%m-%d}", f"{DAY1:%Y-%m-%d}"]
+    for r in stored.sample(min(len(stored), 8), random_state=1).itertuples():
+        cell = values(heat.z)[list(heat.y).index(r.column_name)][
+            list(heat.x).index(f"{r.day_start:%Y-%m-%d}")
+        ]
+        assert cell == pytest.approx(r.effect_size)
+    flagged = {(x, y) for f in figure.data[1:] for x, y in zip(f.x, f.y, strict=True)}
+    assert flagged == {
+        (f"{r.day_start:%Y-%m-%d}", r.column_name) for r in stored.itertuples() if r.drifted
+    }
+
+
+def test_the_status_line_and_day_grid_follow_the_stored_verdicts(built):
+    html = built["page"].read_text()
+    wh = built["warehouse"]
+    results = wh.query_df("SELECT * FROM check_results WHERE model_name = :m", {"m": MODEL})
+    results["period_start"] = pd.to_datetime(results["period_start"])
+    expected = tier_statuses(results[results["period_start"] >= DAY1])
+    for tier, status in expected.items():
+        assert f'id="tier-{tier}" data-status="{status.colour}"' in html
+    # the error burst (day 1, 20:00-21:00) is red in the system tier on day 1 only
+    burst = results[(results["check_name"] == "error_rate") & (results["status"] == FAILED)]
+    assert set(burst["period_start"].dt.normalize()) == {pd.Timestamp(DAY1)}
+    cells = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>\s*(.*?)</tr>", html, flags=re.S)
+    grid = {d: re.findall(r'data-status="(\w+)"', row) for d, row in cells}
+    assert grid[f"{DAY1:%Y-%m-%d}"][0] == RED
+    assert grid[f"{DAY0:%Y-%m-%d}"][0] != RED
+
+
+def test_the_asset_describes_the_day_in_its_metadata(built):
+    meta = Pipeline.metadata(built["run"], MODEL, "health_dashboard")
+    assert "| system |" in meta["summary"] and f"{DAY1:%Y-%m-%d}" in meta["summary"]
+    assert meta["url"].endswith(f"/{DAY1:%Y-%m-%d}/{MODEL}.html")
+    assert meta["page"] == str(built["page"])
+    assert {meta[f"{t}_status"] for t in ("system", "data", "model")} <= {0, 1, 2, 3}
+
+
+# --- the page in a real browser ----------------------------------------------------------------
+
+
+def chromium() -> str:
+    """Debian's chromium, installed when missing (in CI a missing browser is a failure)."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.environ.get("CI") and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True)
+        return CHROMIUM
+    pytest.skip("chromium is not installed (apt-get install -y chromium); required in CI")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_the_page_renders_every_chart_in_headless_chromium(built, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    began = time.perf_counter()
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(built["page"].as_uri())
+            charts = page.locator("div.chart")
+            assert charts.count() == len(figures_of(built["page"])) >= 8
+            page.wait_for_selector("body[data-charts-drawn]", timeout=30_000)
+            assert page.locator("body").get_attribute("data-charts-drawn") == str(charts.count())
+            drawn = page.eval_on_selector_all(
+                "div.chart", "els => els.map(e => e.querySelectorAll('.trace, .hm').length)"
+            )
+            assert all(n > 0 for n in drawn), drawn
+            assert page.locator("#tier-system").get_attribute("data-status") in (
+                GREEN,
+                AMBER,
+                RED,
+                GREY,
+            )
+            shot = tmp_path / "dashboard.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 50_000
+            page.goto((built["folder"] / "index.html").as_uri())
+            assert page.locator("#models td.cell").count() == 3
+        finally:
+            browser.close()
+    assert errors == []
+    assert time.perf_counter() - began < 60
