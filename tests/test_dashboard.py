@@ -110,6 +110,7 @@ def test_a_not_judged_check_does_not_hide_a_passing_one():
         )
     )
     assert statuses["system"].colour == GREEN
+    assert statuses["system"].headline == "1 checks passed, 1 not judged"
     assert tier_statuses(frame())["system"].colour == GREY
 
 

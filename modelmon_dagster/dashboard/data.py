@@ -38,6 +38,13 @@ class DashboardData:
     actions: pd.DataFrame  # registry events with their runs
 
     @property
+    def day_checks(self) -> pd.DataFrame:
+        """The verdicts of the dashboard's day (what its status line reads)."""
+        if not len(self.checks):
+            return self.checks
+        return self.checks[self.checks["period_start"] >= self.day]
+
+    @property
     def days(self) -> list[pd.Timestamp]:
         """Every day of the window, in order."""
         return list(pd.date_range(self.start, self.end, freq="D", inclusive="left"))

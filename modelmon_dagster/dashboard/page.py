@@ -119,11 +119,9 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def model_page(data: DashboardData) -> tuple[str, dict[str, TierStatus]]:
     """The model's page for ``data.day`` and the tiers' status it shows."""
-    day_results = (
-        data.checks[data.checks["period_start"] >= data.day] if len(data.checks) else (data.checks)
-    )
-    statuses = tier_statuses(day_results)
-    grid = daily_grid(data.checks, data.days)
+    statuses = tier_statuses(data.day_checks)
+    first = data.checks["period_start"].min().normalize() if len(data.checks) else data.day
+    grid = daily_grid(data.checks, [d for d in data.days if d >= first])
     page = _ENV.get_template("model.html.j2").render(
         model=data.model,
         day=data.day,

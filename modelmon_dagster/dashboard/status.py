@@ -101,7 +101,8 @@ class TierStatus:
             return f"{first.check} on {first.partition_key}: {first.description}{more}"
         if self.colour == GREY:
             return "not judged yet (no data, no labels or no history)"
-        return f"{self.judged} checks passed"
+        waiting = len(self.findings) - self.judged
+        return f"{self.judged} checks passed" + (f", {waiting} not judged" if waiting else "")
 
 
 def with_colour(results: pd.DataFrame) -> pd.DataFrame:

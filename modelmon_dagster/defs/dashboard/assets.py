@@ -100,7 +100,7 @@ def build_index_asset(config: MonitoringConfig, daily: dg.PartitionsDefinition):
         rows = []
         for model in config.models:
             data = load_dashboard_data(warehouse.get(), model, day, lookback_days=1)
-            rows.append((model.name, tier_statuses(data.checks), len(data.open_alerts)))
+            rows.append((model.name, tier_statuses(data.day_checks), len(data.open_alerts)))
         path = write_index(log_store.resolve(DASHBOARD_FOLDER), day, rows)
         return dg.MaterializeResult(
             metadata={
