@@ -21,6 +21,8 @@ import pytest
 from pipeline import Pipeline, only
 
 from modelmon_dagster.checks import FAILED, NOT_JUDGED, PASSED
+from modelmon_dagster.dashboard import figures
+from modelmon_dagster.dashboard.data import DashboardData
 from modelmon_dagster.dashboard.status import (
     AMBER,
     GREEN,
@@ -172,7 +174,7 @@ def figures_of(page: Path) -> dict:
     return {f.layout.title.text: f for f in figures}
 
 
-def values(array) -> np.ndarray:
+def values_of(array) -> np.ndarray:
     """A figure's array as numbers (plotly writes numeric arrays as typed base64 blobs)."""
     if isinstance(array, dict):
         flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
@@ -212,11 +214,13 @@ def test_hourly_numbers_on_the_page_are_the_warehouse_s(built):
         ("Error, timeout and schema-error rates per hour", "error rate", "error_rate"),
     ):
         t = trace(figures[title], name)
-        y = values(t.y)
+        y = values_of(t.y)
         assert len(t.x) == len(y) == 48
         for i in (0, 17, 44, 47):  # sampled cells, 44 = day 1 20:00, the error burst
             assert y[i] == pytest.approx(expected[(metric, pd.Timestamp(t.x[i]))])
-    burst = values(trace(figures["Error, timeout and schema-error rates per hour"], "error rate").y)
+    burst = values_of(
+        trace(figures["Error, timeout and schema-error rates per hour"], "error rate").y
+    )
     assert burst.argmax() in (44, 45) and burst.max() > 0.05
 
 
@@ -230,7 +234,7 @@ def test_drift_cells_and_flags_are_the_warehouse_s(built):
     )
     assert list(heat.x) == [f"{DAY0:%Y-%m-%d}", f"{DAY1:%Y-%m-%d}"]
     for r in stored.sample(min(len(stored), 8), random_state=1).itertuples():
-        cell = values(heat.z)[list(heat.y).index(r.column_name)][
+        cell = values_of(heat.z)[list(heat.y).index(r.column_name)][
             list(heat.x).index(f"{r.day_start:%Y-%m-%d}")
         ]
         assert cell == pytest.approx(r.effect_size)
@@ -317,3 +321,54 @@ def test_the_page_renders_every_chart_in_headless_chromium(built, tmp_path):
             browser.close()
     assert errors == []
     assert time.perf_counter() - began < 60
+
+
+# --- control charts and CUSUM (the 2-day fixture is still inside the charts' baseline) --------
+
+
+def test_control_chart_and_cusum_figures_show_a_shift_after_the_baseline(demand):
+    rng = np.random.default_rng(3)
+    hours = pd.date_range(DAY0, periods=96, freq="h")
+    values = 100 + rng.normal(0, 5, len(hours))
+    values[80:] += 40  # day 3, 08:00 onward: beyond 3 sigma
+    charted = pd.DataFrame(
+        {
+            "model_name": MODEL,
+            "grain": "hourly",
+            "period_start": hours,
+            "metric": "latency_p99_ms",
+            "dimension": "",
+            "value": values,
+            "n": 100.0,
+            "events": None,
+            "model_version": "v1",
+        }
+    )
+    empty = pd.DataFrame()
+    data = DashboardData(
+        model=demand,
+        day=DAY0 + dt.timedelta(days=3),
+        start=DAY0,
+        end=DAY0 + dt.timedelta(days=4),
+        hourly=empty,
+        daily=empty,
+        checks=empty,
+        column_drift=empty,
+        segment_drift=empty,
+        performance=empty,
+        charted=charted,
+        open_alerts=empty,
+        actions=empty,
+    )
+    chart = figures.control_charts(data)
+    line = trace(chart, "latency_p99_ms")
+    y = values_of(line.y)
+    assert len(y) == 48  # judged after the 2 baseline days
+    assert y == pytest.approx(values[48:])
+    upper3 = values_of(chart.data[0].y)  # the 3-sigma band's upper edge
+    assert (y[32:] > upper3[32:]).all() and (y[:32] < upper3[:32]).all()
+    assert sum(t.name in ("3 sigma", "2 sigma") and t.showlegend for t in chart.data) == 2
+    path = figures.cusum(data)
+    h = path.layout.shapes[0].y0
+    upward = values_of(trace(path, "latency_p99_ms C+").y)
+    assert upward[:32].max() < h < upward[33:].max()

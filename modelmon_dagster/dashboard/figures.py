@@ -86,27 +86,13 @@ def volume(data: DashboardData) -> go.Figure | None:
         band = pd.DataFrame({"x": vol["period_start"], "expected": expected}).dropna()
         t = data.model.thresholds
         if len(band):
-            fig.add_trace(
-                go.Scatter(
-                    x=band["x"],
-                    y=band["expected"] / t.volume_ratio_warn,
-                    mode="lines",
-                    line={"width": 0},
-                    showlegend=False,
-                    hoverinfo="skip",
-                )
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=band["x"],
-                    y=band["expected"] * t.volume_ratio_warn,
-                    mode="lines",
-                    line={"width": 0},
-                    fill="tonexty",
-                    fillcolor="rgba(46,125,50,0.15)",
-                    name="expected band",
-                    hoverinfo="skip",
-                )
+            _band(
+                fig,
+                band["x"],
+                band["expected"] * t.volume_ratio_warn,
+                band["expected"] / t.volume_ratio_warn,
+                "rgba(46,125,50,0.15)",
+                "expected band (volume_ratio_warn)",
             )
             fig.add_trace(
                 go.Scatter(
@@ -238,7 +224,10 @@ def segment_drift_heatmap(data: DashboardData) -> go.Figure | None:
     return fig
 
 
-def _band(fig: go.Figure, x, low, high, colour: str, name: str, **where) -> None:
+def _band(
+    fig: go.Figure, x, low, high, colour: str, name: str, legend: bool = True, **where
+) -> None:
+    """A filled band between ``low`` and ``high`` (an invisible upper line, then the fill)."""
     fig.add_trace(
         go.Scatter(
             x=x, y=high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"
@@ -254,6 +243,7 @@ def _band(fig: go.Figure, x, low, high, colour: str, name: str, **where) -> None
             fill="tonexty",
             fillcolor=colour,
             name=name,
+            showlegend=legend,
             hoverinfo="skip",
         ),
         **where,
@@ -366,7 +356,9 @@ def control_charts(data: DashboardData) -> go.Figure | None:
         floor = 0.0 if chart.proportion else None
         for k, colour in ((3, "rgba(198,40,40,0.10)"), (2, "rgba(249,168,37,0.18)")):
             low = (centre - k * sigma).clip(lower=floor)
-            _band(fig, times, low, centre + k * sigma, colour, f"{k} sigma", row=row, col=1)
+            _band(
+                fig, times, low, centre + k * sigma, colour, f"{k} sigma", row == 1, row=row, col=1
+            )
         fig.add_trace(
             go.Scatter(
                 x=times,
@@ -383,9 +375,6 @@ def control_charts(data: DashboardData) -> go.Figure | None:
             row=row,
             col=1,
         )
-    fig.for_each_trace(
-        lambda t: t.update(showlegend=False) if t.name.endswith("sigma") and t.legendgroup else None
-    )
     return _layout(
         fig, "Control charts (2 and 3 sigma; the series furthest out)", 200 + 180 * len(charts)
     )
