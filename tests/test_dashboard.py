@@ -267,6 +267,13 @@ def test_the_asset_describes_the_day_in_its_metadata(built):
     assert meta["url"].endswith(f"/{DAY1:%Y-%m-%d}/{MODEL}.html")
     assert meta["page"] == str(built["page"])
     assert {meta[f"{t}_status"] for t in ("system", "data", "model")} <= {0, 1, 2, 3}
+    volume = built["warehouse"].scalar(
+        "SELECT value FROM metric_series WHERE model_name = :m AND grain = 'daily' "
+        "AND metric = 'volume' AND dimension = '' AND period_start = :d",
+        {"m": MODEL, "d": DAY1},
+    )
+    assert meta["volume"] == volume > 1000
+    assert 0 < meta["realised_mae"] and 0 < meta["label_coverage"] <= 1
 
 
 # --- the page in a real browser ----------------------------------------------------------------

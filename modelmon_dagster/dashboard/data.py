@@ -14,6 +14,7 @@ import pandas as pd
 from modelmon_dagster.check_results import CHECK_RESULTS
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.metrics.store import read_metrics
+from modelmon_dagster.performance import KEY_METRICS
 from modelmon_dagster.warehouse import Warehouse
 
 LOOKBACK_DAYS = 14
@@ -138,3 +139,16 @@ def load_dashboard_data(
         open_alerts=open_alerts,
         actions=actions,
     )
+
+
+DAY_NUMBERS = ("volume", "error_rate", "timeout_rate", "latency_p99_ms", "label_coverage")
+
+
+def day_numbers(data: DashboardData) -> dict[str, float]:
+    """The day's key whole-model numbers from the daily metric store (for Dagster's plots)."""
+    if not len(data.daily):
+        return {}
+    rows = data.daily[(data.daily["period_start"] == data.day) & (data.daily["dimension"] == "")]
+    values = rows.set_index("metric")["value"]
+    key = f"realised_{KEY_METRICS[data.model.task][0]}"
+    return {m: float(values[m]) for m in (*DAY_NUMBERS, key) if m in values.index}

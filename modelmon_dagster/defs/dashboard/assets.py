@@ -6,7 +6,7 @@ import warnings
 import dagster as dg
 
 from modelmon_dagster.config import MonitoringConfig
-from modelmon_dagster.dashboard.data import load_dashboard_data
+from modelmon_dagster.dashboard.data import day_numbers, load_dashboard_data
 from modelmon_dagster.dashboard.page import (
     markdown_summary,
     write_index,
@@ -70,6 +70,8 @@ def build_dashboard_asset(model, daily: dg.PartitionsDefinition):
             "url": dg.MetadataValue.url(f"{SERVE_URL}/{day:%Y-%m-%d}/{model.name}.html"),
             "open_alerts": dg.MetadataValue.int(len(data.open_alerts)),
         }
+        for name, value in day_numbers(data).items():
+            meta[name] = dg.MetadataValue.float(value)
         # 0 grey (not judged), 1 green, 2 amber, 3 red: plotted per partition by the UI
         for tier, status in statuses.items():
             meta[f"{tier}_status"] = dg.MetadataValue.int(RANK[status.colour])
