@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/python -m modelmon_dagster.demo --days $(DAYS)
 
 ## Serve the health dashboard pages (built by `make demo` and the daily schedule) on 127.0.0.1.
-## The port must match SERVE_URL in modelmon_dagster/defs/dashboard/assets.py (page links).
+## The port must match SERVE_URL in modelmon_dagster/dashboard/urls.py (page links).
 dashboard: $(STAMP)
 	@dir="$${MODELMON_DATA_DIR:-data}/dashboard"; \
 	test -f "$$dir/index.html" || { echo "no dashboard in $$dir yet: run make demo first"; exit 1; }; \

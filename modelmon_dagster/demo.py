@@ -22,8 +22,9 @@ import warnings
 import dagster as dg
 
 from modelmon_dagster.config import MonitoringConfig, load_config
+from modelmon_dagster.dashboard.urls import SERVE_URL
 from modelmon_dagster.defs.build import build_definitions
-from modelmon_dagster.defs.dashboard.assets import DASHBOARD_JOB, SERVE_URL
+from modelmon_dagster.defs.dashboard.assets import DASHBOARD_JOB
 from modelmon_dagster.defs.jobs import BASELINE_JOB, job_name
 from modelmon_dagster.defs.remediation.sensors import REMEDIATION_SENSOR
 from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings

@@ -379,3 +379,19 @@ def test_control_chart_and_cusum_figures_show_a_shift_after_the_baseline(demand)
     h = path.layout.shapes[0].y0
     upward = values_of(trace(path, "latency_p99_ms C+").y)
     assert upward[:32].max() < h < upward[33:].max()
+
+
+def test_check_evaluations_name_their_partition_and_link_the_day_s_page():
+    import dagster as dg
+
+    from modelmon_dagster.checks import CheckOutcome
+    from modelmon_dagster.defs.checks import check_evaluation
+
+    outcome = CheckOutcome("error_rate", False, "ERROR", "error rate 12 %", {"rate": 0.123456})
+    key = dg.AssetKey([MODEL, "hourly_prediction_stats"])
+    evaluation = check_evaluation(outcome, key, "2026-11-17-20:00")
+    assert evaluation.metadata["partition"].value == "2026-11-17-20:00"
+    assert evaluation.metadata["dashboard"].value == (
+        f"http://127.0.0.1:8050/2026-11-17/{MODEL}.html"
+    )
+    assert evaluation.metadata["rate"].value == 0.1235

@@ -31,8 +31,8 @@ from modelmon_dagster.dashboard.status import (
     daily_grid,
     tier_statuses,
 )
+from modelmon_dagster.dashboard.urls import run_url
 
-DAGSTER_UI = "http://127.0.0.1:3000"
 SECTIONS = {
     "system": (
         lambda d: figures.check_timeline(d, "system"),
@@ -76,11 +76,6 @@ def write_plotly_bundle(folder: Path) -> Path:
         tmp.write_text(get_plotlyjs(), encoding="utf-8")
         tmp.replace(path)
     return path
-
-
-def run_url(run_id: str | None) -> str | None:
-    """Link to a run in the Dagster UI."""
-    return f"{DAGSTER_UI}/runs/{run_id}" if run_id else None
 
 
 def fmt(value, digits: int = 3) -> str:

@@ -25,6 +25,7 @@ from modelmon_dagster.check_results import (
 )
 from modelmon_dagster.checks import FAILED, CheckOutcome
 from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.dashboard.urls import page_url
 from modelmon_dagster.defs.alerting.routing import route_alerts
 from modelmon_dagster.defs.partitions import Period
 from modelmon_dagster.warehouse import Warehouse
@@ -69,9 +70,20 @@ def check_evaluation(
         passed=bool(outcome.passed),
         severity=SEVERITY[outcome.severity],
         description=outcome.description,
-        metadata=dagster_metadata(outcome.metadata),
+        metadata=dagster_metadata(outcome.metadata) | _where(asset_key, partition_key),
         partition=partition_key,
     )
+
+
+def _where(asset_key: dg.AssetKey, partition_key: str | None) -> dict:
+    """The partition judged (the UI's check page shows none) and the day's dashboard page."""
+    if partition_key is None:
+        return {}
+    day = dt.datetime.strptime(partition_key[:10], "%Y-%m-%d")
+    return {
+        "partition": dg.MetadataValue.text(partition_key),
+        "dashboard": dg.MetadataValue.url(page_url(asset_key.path[0], day)),
+    }
 
 
 class CheckRecorder:

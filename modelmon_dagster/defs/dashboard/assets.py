@@ -7,20 +7,15 @@ import dagster as dg
 
 from modelmon_dagster.config import MonitoringConfig
 from modelmon_dagster.dashboard.data import day_numbers, load_dashboard_data
-from modelmon_dagster.dashboard.page import (
-    markdown_summary,
-    write_index,
-    write_model_page,
-)
+from modelmon_dagster.dashboard.page import markdown_summary, write_index, write_model_page
 from modelmon_dagster.dashboard.status import RANK, tier_statuses
+from modelmon_dagster.dashboard.urls import SERVE_URL, page_url
 from modelmon_dagster.defs.partitions import window_of
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, WarehouseResource
 
 DASHBOARD_JOB = "health_dashboard_job"
 DASHBOARD_ASSET = "health_dashboard"
 DASHBOARD_FOLDER = "dashboard"
-# `make dashboard` serves the pages here.
-SERVE_URL = "http://127.0.0.1:8050"
 
 
 def _so_far() -> dg.TimeWindowPartitionMapping:
@@ -67,7 +62,7 @@ def build_dashboard_asset(model, daily: dg.PartitionsDefinition):
         meta = {
             "summary": dg.MetadataValue.md(markdown_summary(model.name, day, statuses)),
             "page": dg.MetadataValue.path(str(path)),
-            "url": dg.MetadataValue.url(f"{SERVE_URL}/{day:%Y-%m-%d}/{model.name}.html"),
+            "url": dg.MetadataValue.url(page_url(model.name, day)),
             "open_alerts": dg.MetadataValue.int(len(data.open_alerts)),
         }
         for name, value in day_numbers(data).items():
