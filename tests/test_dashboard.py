@@ -246,6 +246,20 @@ def test_drift_cells_and_flags_are_the_warehouse_s(built):
     }
 
 
+def test_segment_performance_on_the_page_is_the_warehouse_s(built):
+    figure = figures_of(built["page"])["Segments: mae by prediction day"]
+    stored = built["warehouse"].query_df(
+        "SELECT period_start, dimension, value FROM metric_series WHERE model_name = :m "
+        "AND grain = 'daily' AND metric = 'realised_mae' AND dimension <> ''",
+        {"m": MODEL},
+    )
+    assert {t.name for t in figure.data} == set(stored["dimension"])
+    for r in stored.itertuples():
+        line = trace(figure, r.dimension)
+        i = [pd.Timestamp(x) for x in line.x].index(pd.Timestamp(r.period_start))
+        assert values_of(line.y)[i] == pytest.approx(r.value)
+
+
 def test_the_status_line_and_day_grid_follow_the_stored_verdicts(built):
     html = built["page"].read_text()
     wh = built["warehouse"]

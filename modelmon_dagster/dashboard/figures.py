@@ -299,6 +299,24 @@ def performance(data: DashboardData) -> go.Figure | None:
     return _layout(fig, f"Performance by prediction day: {metric}, realised vs estimated")
 
 
+def segment_performance(data: DashboardData) -> go.Figure | None:
+    """The key metric realised from labels in each segment, per prediction day."""
+    metric = f"realised_{KEY_METRICS[data.model.task][0]}"
+    if not len(data.daily):
+        return None
+    rows = data.daily[(data.daily["metric"] == metric) & (data.daily["dimension"] != "")]
+    if not len(rows):
+        return None
+    fig = go.Figure()
+    for segment, series in rows.sort_values("period_start").groupby("dimension"):
+        fig.add_trace(
+            go.Scatter(
+                x=series["period_start"], y=series["value"], name=segment, mode="lines+markers"
+            )
+        )
+    return _layout(fig, f"Segments: {metric.removeprefix('realised_')} by prediction day", 380)
+
+
 def calibration(data: DashboardData) -> go.Figure | None:
     """Calibration per day: ECE and Brier score (classifiers) or bias (regression)."""
     metrics = (

@@ -49,6 +49,7 @@ SECTIONS = {
     "model": (
         lambda d: figures.check_timeline(d, "model"),
         figures.performance,
+        figures.segment_performance,
         figures.calibration,
         figures.control_charts,
         figures.cusum,
