@@ -275,6 +275,14 @@ def test_the_status_line_and_day_grid_follow_the_stored_verdicts(built):
     grid = {d: re.findall(r'data-status="(\w+)"', row) for d, row in cells}
     assert grid[f"{DAY1:%Y-%m-%d}"][0] == RED
     assert grid[f"{DAY0:%Y-%m-%d}"][0] != RED
+    # and the index's week shows it on the same day and tier
+    index = (built["folder"] / "index.html").read_text()
+    week = re.search(r'<table id="week">(.*?)</table>', index, flags=re.S).group(1)
+    heads = re.findall(r"<th>(\d\d-\d\d)</th>", week)
+    cells = re.findall(r"<td>(<span.*?)</td>", week, flags=re.S)
+    by_day = dict(zip(heads, cells, strict=True))
+    assert 'title="system: red"' in by_day[f"{DAY1:%m-%d}"]
+    assert 'title="system: red"' not in by_day[f"{DAY0:%m-%d}"]
 
 
 def test_the_asset_describes_the_day_in_its_metadata(built):

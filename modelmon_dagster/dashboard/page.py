@@ -10,8 +10,6 @@ of script. Layout under the dashboard folder::
 """
 
 import datetime as dt
-import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,27 +144,41 @@ def write_model_page(folder: Path, data: DashboardData) -> tuple[Path, dict[str,
     return path, statuses
 
 
-def write_index(
-    folder: Path, day: dt.datetime, rows: list[tuple[str, dict[str, TierStatus], int]]
-) -> Path:
-    """Write ``index.html``: each model's tiers on ``day`` (``rows``: name, tiers, open alerts).
+@dataclass(frozen=True)
+class IndexRow:
+    """One model on the index: its tiers on the day, open alerts, and the last days' grid."""
+
+    model_name: str
+    statuses: dict[str, TierStatus]
+    open_alerts: int
+    grid: pd.DataFrame  # days x tiers, colours
+
+
+def index_row(data: DashboardData) -> IndexRow:
+    """A model's index row from its dashboard data."""
+    return IndexRow(
+        data.model.name,
+        tier_statuses(data.day_checks),
+        len(data.open_alerts),
+        daily_grid(data.checks, data.days),
+    )
+
+
+def write_index(folder: Path, day: dt.datetime, rows: list[IndexRow]) -> Path:
+    """Write ``index.html``: each model's tiers on ``day`` and over the days before it.
 
     Lists every day that has pages, so older days stay one click away.
     """
+    folder.mkdir(parents=True, exist_ok=True)
     days = sorted(
         (p.name for p in folder.iterdir() if p.is_dir() and p.name[:2] == "20"), reverse=True
     )
     page = _ENV.get_template("index.html.j2").render(
-        day=day, rows=rows, tiers=TIERS, colours=COLOURS, days=days, escape=html.escape
+        day=day, rows=rows, tiers=TIERS, colours=COLOURS, days=days
     )
     path = folder / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
-
-
-def status_json(statuses: dict[str, TierStatus]) -> str:
-    """The tiers' colours as JSON (for metadata and scripts)."""
-    return json.dumps({t: s.colour for t, s in statuses.items()})
 
 
 def markdown_summary(model_name: str, day: dt.datetime, statuses: dict[str, TierStatus]) -> str:

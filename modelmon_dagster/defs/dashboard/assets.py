@@ -7,8 +7,13 @@ import dagster as dg
 
 from modelmon_dagster.config import MonitoringConfig
 from modelmon_dagster.dashboard.data import day_numbers, load_dashboard_data
-from modelmon_dagster.dashboard.page import markdown_summary, write_index, write_model_page
-from modelmon_dagster.dashboard.status import RANK, tier_statuses
+from modelmon_dagster.dashboard.page import (
+    index_row,
+    markdown_summary,
+    write_index,
+    write_model_page,
+)
+from modelmon_dagster.dashboard.status import RANK
 from modelmon_dagster.dashboard.urls import SERVE_URL, page_url
 from modelmon_dagster.defs.partitions import window_of
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, WarehouseResource
@@ -16,6 +21,7 @@ from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, Wa
 DASHBOARD_JOB = "health_dashboard_job"
 DASHBOARD_ASSET = "health_dashboard"
 DASHBOARD_FOLDER = "dashboard"
+INDEX_DAYS = 7  # the index shows each model's tiers over the last week
 
 
 def _so_far() -> dg.TimeWindowPartitionMapping:
@@ -96,8 +102,8 @@ def build_index_asset(config: MonitoringConfig, daily: dg.PartitionsDefinition):
         day, _ = window_of(context)
         rows = []
         for model in config.models:
-            data = load_dashboard_data(warehouse.get(), model, day, lookback_days=1)
-            rows.append((model.name, tier_statuses(data.day_checks), len(data.open_alerts)))
+            data = load_dashboard_data(warehouse.get(), model, day, lookback_days=INDEX_DAYS)
+            rows.append(index_row(data))
         path = write_index(log_store.resolve(DASHBOARD_FOLDER), day, rows)
         return dg.MaterializeResult(
             metadata={
