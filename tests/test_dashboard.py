@@ -7,6 +7,7 @@ The pages are built by the real Dagster job over two simulated days of demand_fo
 import base64
 import dataclasses
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -102,6 +103,8 @@ def test_a_tier_takes_its_worst_check_and_each_check_its_latest_partition():
     assert statuses["data"].colour == RED
     assert statuses["data"].findings[0].check == "raw_predictions.schema"
     assert "broken" in statuses["data"].headline
+    assert statuses["data"].advice.startswith("Records missing features")
+    assert statuses["model"].advice is None
     assert statuses["model"].colour == GREY  # not judged only: grey, not red
     assert "not judged" in statuses["model"].headline
 
@@ -419,3 +422,11 @@ def test_check_evaluations_name_their_partition_and_link_the_day_s_page():
         f"http://127.0.0.1:8050/2026-11-17/{MODEL}.html"
     )
     assert evaluation.metadata["rate"].value == 0.1235
+
+
+def test_every_check_of_the_code_location_has_guidance_on_the_page():
+    from modelmon_dagster.dashboard.guidance import GUIDANCE
+
+    inventory = json.loads((Path(__file__).parent / "snapshots" / "inventory.json").read_text())
+    names = {check.rsplit(":", 1)[-1] for check in inventory["checks"]}
+    assert names and names <= set(GUIDANCE)

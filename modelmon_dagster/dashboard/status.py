@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from modelmon_dagster.checks import FAILED, NOT_JUDGED, PASSED
+from modelmon_dagster.dashboard.guidance import guidance
 
 GREEN, AMBER, RED, GREY = "green", "amber", "red", "grey"
 RANK = {GREY: 0, GREEN: 1, AMBER: 2, RED: 3}
@@ -90,6 +91,13 @@ class TierStatus:
     def judged(self) -> int:
         """How many of the tier's checks reached a verdict."""
         return sum(f.colour != GREY for f in self.findings)
+
+    @property
+    def advice(self) -> str | None:
+        """What the worst failed finding means and what to do first."""
+        bad = [f for f in self.findings if f.colour in (RED, AMBER)]
+        known = guidance(bad[0].check.split(".")[-1]) if bad else None
+        return f"{known[0].capitalize()}: {known[1]}." if known else None
 
     @property
     def headline(self) -> str:

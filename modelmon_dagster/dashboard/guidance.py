@@ -1,0 +1,83 @@
+"""What a failed check means and what to look at first, in words for the person on call."""
+
+# check name -> (what is wrong, what to do first)
+GUIDANCE = {
+    "volume": (
+        "fewer (or more) predictions than the same hour usually has",
+        "check the callers and the log shipping; a drop right after a deploy is a rollback "
+        "candidate",
+    ),
+    "latency": (
+        "more than 1 % of requests slower than the latency threshold",
+        "look for a slow dependency or host saturation; after a deploy, roll back",
+    ),
+    "error_rate": (
+        "requests failing or timing out above the threshold",
+        "read error_type in the raw predictions; a spike after a deploy is a rollback candidate",
+    ),
+    "host_resources": (
+        "serving hosts running hot",
+        "scale out or look for a runaway process on the hosts",
+    ),
+    "schema": (
+        "records missing features or carrying the wrong types",
+        "find the upstream change in the feature pipeline; the hour's aggregates are blocked",
+    ),
+    "data_quality": (
+        "values outside the baseline's ranges or categories, or quarantined lines",
+        "compare the offending columns with their source; fix the producer, not the check",
+    ),
+    "feature_drift": (
+        "input features distributed differently from the baseline",
+        "see the drift heat map for the columns and days; if performance follows, retrain",
+    ),
+    "prediction_drift": (
+        "predictions or scores distributed differently from the baseline",
+        "usually follows input drift; check the model tier for a performance drop",
+    ),
+    "label_drift": (
+        "the arriving labels differ from the baseline",
+        "the world changed (concept drift): expect performance to follow, plan a retrain",
+    ),
+    "null_rate": (
+        "more missing values than the reference had",
+        "look for an upstream join or feature source that stopped filling the column",
+    ),
+    "segment_drift": (
+        "drift inside a segment against that segment's own reference",
+        "see the segment heat map; one segment's traffic or population changed",
+    ),
+    "performance": (
+        "realised performance worse than the reference",
+        "check label coverage first; with enough labels, retrain or roll back",
+    ),
+    "estimated_performance": (
+        "the confidence-based estimate fell before labels arrived",
+        "an early warning: watch the realised metric as labels mature",
+    ),
+    "segment_performance": (
+        "a segment clearly worse than the rest of the day",
+        "see the segment chart; consider a segment-specific fix or retrain",
+    ),
+    "calibration": (
+        "scores stopped meaning the probabilities they meant",
+        "recalibrate or retrain; thresholds set on scores are off meanwhile",
+    ),
+    "business_rules": (
+        "a business rule on the realised metrics is broken",
+        "the rule's owner decides: retrain, roll back or accept",
+    ),
+    "control_charts": (
+        "a monitored series beyond its control limits",
+        "the check's message names the series; see the control charts below",
+    ),
+    "cusum": (
+        "a small persistent shift or slow ramp in a series",
+        "the check's message names the series; see the CUSUM chart below",
+    ),
+}
+
+
+def guidance(check_name: str) -> tuple[str, str] | None:
+    """``(what is wrong, what to do)`` for a check, or ``None`` for an unknown check."""
+    return GUIDANCE.get(check_name)
