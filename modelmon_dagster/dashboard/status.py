@@ -22,6 +22,7 @@ from modelmon_dagster.dashboard.guidance import guidance
 GREEN, AMBER, RED, GREY = "green", "amber", "red", "grey"
 RANK = {GREY: 0, GREEN: 1, AMBER: 2, RED: 3}
 TIERS = ("system", "data", "model")
+HEADLINE_CHARS = 160  # the full message is on the check timeline and in the alerts
 TIER_QUESTIONS = {
     "system": "Is the model serving requests?",
     "data": "Are the inputs within expected ranges?",
@@ -106,7 +107,9 @@ class TierStatus:
         if bad:
             first = bad[0]
             more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
-            return f"{first.check} on {first.partition_key}: {first.description}{more}"
+            text = first.description
+            text = text if len(text) <= HEADLINE_CHARS else text[: HEADLINE_CHARS - 1] + "…"
+            return f"{first.check} on {first.partition_key}: {text}{more}"
         if self.colour == GREY:
             return "not judged yet (no data, no labels or no history)"
         waiting = len(self.findings) - self.judged
