@@ -247,6 +247,26 @@ def test_95_percent_overall_and_50_on_one_segment_fails(fraud):
     assert segment_outcome(segment_frame(0.95, 10_000, 0.93, 3000), fraud, {}).passed
 
 
+def test_a_classifier_segment_as_far_below_the_rest_as_in_its_reference_is_not_news(fraud):
+    # jewelry is 10 points below the rest of the reference and of the day: the demo's clean days
+    reference = {
+        ("__all__", "__all__"): {"accuracy": 0.9675, "n_labelled": 18963.0},
+        ("country", "XX"): {"accuracy": 0.869, "n_labelled": 925.0},
+        ("country", "YY"): {"accuracy": 0.9675, "n_labelled": 900.0},
+    }
+    day = segment_frame(0.969, 13_700, 0.872, 700)
+    assert segment_outcome(day, fraud, {}).passed is False  # without its reference: a gap
+    assert segment_outcome(day, fraud, reference).passed is True
+    # the same segment falling a further 15 points below the rest is news (WARN: gap 0.15)
+    worse = segment_outcome(segment_frame(0.965, 13_700, 0.72, 700), fraud, reference)
+    assert worse.passed is False
+    assert worse.metadata["worst_segments"][0]["segment"] == "country=XX"
+    # a segment at par in its reference that falls to 50 % still fails at ERROR
+    at_par = reference | {("country", "XX"): {"accuracy": 0.9675, "n_labelled": 925.0}}
+    outcome = segment_outcome(segment_frame(0.95, 10_000, 0.50, 300), fraud, at_par)
+    assert outcome.passed is False and outcome.severity == "ERROR"
+
+
 def test_business_rules_are_validated():
     base = {
         "partitions": {"start_date": "2026-11-16"},
