@@ -263,17 +263,22 @@ def compare_metric(metric: str, day: dict, ref: dict, t) -> tuple[str | None, di
     """Severity (None, WARN, ERROR) of ``day[metric]`` against ``ref[metric]``, with details.
 
     Higher-is-better metrics drop by ``ref - day`` (absolute); MAE rises by ``day / ref - 1``.
+    The day's sampling error is taken under the null hypothesis (the day's counts at the
+    reference's value: a score test), so a day whose few positives were all missed, a recall of
+    0 on 2 positives, is not "certainly worse": its Wald error would be 0.
     """
     value, reference = day.get(metric, math.nan), ref.get(metric, math.nan)
     if math.isnan(value) or math.isnan(reference):
         return None, {}
+    under_null = day if metric == "mae" else {**day, metric: reference}
     se = math.hypot(
-        metric_standard_error(metric, day)
-        if not math.isnan(metric_standard_error(metric, day))
-        else 0.0,
-        metric_standard_error(metric, ref)
-        if not math.isnan(metric_standard_error(metric, ref))
-        else 0.0,
+        *(
+            0.0 if math.isnan(s) else s
+            for s in (
+                metric_standard_error(metric, under_null),
+                metric_standard_error(metric, ref),
+            )
+        )
     )
     worse = reference - value if metric in HIGHER_IS_BETTER else value - reference
     drop = worse if metric in HIGHER_IS_BETTER else (worse / reference if reference else 0.0)

@@ -15,7 +15,7 @@ from sklearn import metrics
 
 from modelmon_dagster.config import parse_config
 from modelmon_dagster.defs.performance.sensors import days_to_refresh
-from modelmon_dagster.performance import ALL, segment_outcome
+from modelmon_dagster.performance import ALL, compare_metric, segment_outcome
 from modelmon_dagster.stats.performance import auc_from_histograms, wilson_interval
 from modelmon_dagster.warehouse import Warehouse
 
@@ -393,3 +393,19 @@ def test_reliability_rows_from_the_score_histogram():
         {"scores": "0.0-0.1", "n": 4, "mean_score": 0.05, "positive_rate": 0.0},
         {"scores": "0.9-1.0", "n": 4, "mean_score": 0.95, "positive_rate": 0.75},
     ]
+
+
+def test_a_recall_of_zero_on_two_positives_is_not_certainly_worse(fraud):
+    # The first labels of a day: 112, two of them positive, both missed. The Wald error of a
+    # recall of 0 is 0, which made this an ERROR at p = 0; under the null hypothesis (the
+    # reference's recall on the day's 2 positives) it is a one-sided z of about 1.
+    t = fraud.thresholds
+    reference = {"recall": 0.325, "n_labelled": 18963.0, "n_positive": 600.0}
+    day = {"recall": 0.0, "n_labelled": 112.0, "n_positive": 2.0}
+    severity, details = compare_metric("recall", day, reference, t)
+    assert severity is None
+    se = np.hypot(np.sqrt(0.325 * 0.675 / 2), np.sqrt(0.325 * 0.675 / 600))
+    assert details["p_value"] == pytest.approx(stats.norm.sf(0.325 / se), rel=1e-12)
+    # the same recall on 200 positives is a clear ERROR
+    many = {"recall": 0.0, "n_labelled": 5000.0, "n_positive": 200.0}
+    assert compare_metric("recall", many, reference, t)[0] == "ERROR"
