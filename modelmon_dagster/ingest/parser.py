@@ -73,7 +73,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
 def _type_error_columns(spec: StreamSpec, line_path: bool) -> str:
     """One boolean per feature: a value was present but not of the feature's type."""
     cols = []
-    for name in spec.feature_types:
+    for name, type_ in spec.feature_types.items():
         if line_path:
             cols.append(
                 f"(coalesce(json_type(j, '$.features.{name}'), 'NULL') <> 'NULL' "
@@ -81,6 +81,9 @@ def _type_error_columns(spec: StreamSpec, line_path: bool) -> str:
             )
         else:
             cols.append(f'false AS "te_{name}"')
+        # NaN and infinities are stored as NULL and listed as the feature's schema error.
+        nonfinite = f'NOT isfinite(s.features."{name}")' if type_ == "DOUBLE" else "false"
+        cols.append(f'coalesce({nonfinite}, false) AS "nf_{name}"')
     return "".join(f", {c}" for c in cols)
 
 
@@ -102,24 +105,71 @@ def _read_fast(con, table: str, index: int, path: Path, spec: StreamSpec) -> boo
         return False
 
 
-def _read_lines(con, table: str, index: int, path: Path, spec: StreamSpec) -> None:
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {table}_lines AS
-        SELECT line_no, line, try_cast(line AS JSON) AS j
-        FROM (
-            SELECT generate_subscripts(l, 1) AS line_no, rtrim(unnest(l), chr(13)) AS line
-            FROM (SELECT string_split(content, chr(10)) AS l FROM read_text($path))
-        )
-        WHERE trim(line) <> ''
-        """,
-        {"path": str(path)},
+def _undecodable_lines(path: Path) -> pa.Table:
+    r"""Numbered lines of a file that is not valid UTF-8 as a whole.
+
+    Each line is decoded on its own; a line that is not valid UTF-8 keeps its bytes, escaped
+    (as ``\xff``), and is flagged so that it is quarantined rather than failing the file.
+    """
+    numbers, lines, valid = [], [], []
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            continue
+        try:
+            line, ok = raw.decode("utf-8"), True
+        except UnicodeDecodeError:
+            line, ok = raw.decode("utf-8", errors="backslashreplace"), False
+        numbers.append(number)
+        lines.append(line)
+        valid.append(ok)
+    return pa.table(
+        {
+            "line_no": pa.array(numbers, pa.int64()),
+            "line": pa.array(lines, pa.string()),
+            "utf8": pa.array(valid, pa.bool_()),
+        }
     )
+
+
+def _split_lines(con, table: str, path: Path) -> None:
+    """``{table}_lines``: the file's non-empty lines, numbered, with their JSON if valid."""
+    lines = """
+        SELECT line_no, line, utf8, CASE WHEN utf8 THEN try_cast(line AS JSON) END AS j
+        FROM ({source}) WHERE trim(line) <> ''
+    """
+    try:
+        source = """
+            SELECT generate_subscripts(l, 1) AS line_no, rtrim(unnest(l), chr(13)) AS line,
+                   true AS utf8
+            FROM (SELECT string_split(content, chr(10)) AS l FROM read_text($path))
+        """
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table}_lines AS {lines.format(source=source)}",
+            {"path": str(path)},
+        )
+    except duckdb.Error:
+        # read_text refuses a file with any invalid UTF-8: decode it line by line instead.
+        decoded = _undecodable_lines(path)
+        con.register(f"{table}_decoded", decoded)
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table}_lines AS "
+                + lines.format(source=f"SELECT * FROM {table}_decoded")
+            )
+        finally:
+            con.unregister(f"{table}_decoded")
+
+
+def _read_lines(con, table: str, index: int, path: Path, spec: StreamSpec) -> None:
+    _split_lines(con, table, path)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {table}_bad AS
         SELECT $path AS source_file, line_no, line AS raw_line,
-               CASE WHEN j IS NULL THEN 'invalid JSON' ELSE 'not a JSON object' END AS reason
+               CASE WHEN NOT utf8 THEN 'invalid UTF-8'
+                    WHEN j IS NULL THEN 'invalid JSON'
+                    ELSE 'not a JSON object' END AS reason
         FROM {table}_lines
         WHERE j IS NULL OR json_type(j) <> 'OBJECT'
         """,
@@ -240,8 +290,10 @@ def _parse(
             ]
             + [f"SELECT source_file, line_no, raw_line, reason FROM {t}" for t in bad_tables]
         )
+        # PostgreSQL text cannot hold NUL: the raw line keeps it as the JSON escape.
         quarantine = con.sql(
-            f"SELECT * FROM ({quarantine_sql}) ORDER BY source_file, line_no"
+            "SELECT source_file, line_no, replace(raw_line, chr(0), '\\u0000') AS raw_line, "
+            f"reason FROM ({quarantine_sql}) ORDER BY source_file, line_no"
         ).to_arrow_table()
         return ParsedBatch(
             rows=rows,
@@ -288,7 +340,10 @@ def _schema_errors_sql(spec: StreamSpec) -> str:
             if name in spec.required_features
             else ""
         )
-        parts.append(f"CASE WHEN \"te_{name}\" THEN '{name}:type'{missing} END")
+        parts.append(
+            f"CASE WHEN \"te_{name}\" THEN '{name}:type' "
+            f"WHEN \"nf_{name}\" THEN '{name}:non-finite'{missing} END"
+        )
     if not parts:
         return "CAST(NULL AS VARCHAR)"
     return f"nullif(concat_ws(',', {', '.join(parts)}), '')"
