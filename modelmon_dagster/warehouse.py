@@ -36,6 +36,8 @@ class TableSchema:
 
     name: str
     columns: tuple[tuple[str, str], ...]
+    # Columns looked up by value (PostgreSQL gets a b-tree index on each; DuckDB scans).
+    indexed: tuple[str, ...] = ()
 
     def __post_init__(self):
         for col, type_ in self.columns:
@@ -109,6 +111,14 @@ class Warehouse:
             if col not in existing:
                 conn.execute(
                     sa.text(f"ALTER TABLE {quote(schema.name)} ADD COLUMN {quote(col)} {type_}")
+                )
+        if self.dialect == "postgresql":
+            for col in schema.indexed:
+                index = quote(f"{schema.name}__{col}__idx")
+                conn.execute(
+                    sa.text(
+                        f"CREATE INDEX IF NOT EXISTS {index} ON {quote(schema.name)} ({quote(col)})"
+                    )
                 )
         # Remembered only once the transaction commits (a rollback would undo the DDL).
         sa.event.listen(conn, "commit", lambda _conn: self._ensured.add(schema), once=True)
@@ -218,6 +228,44 @@ class Warehouse:
         return rows.num_rows
 
     # -- reads -------------------------------------------------------------------------------
+    def stored_values(
+        self,
+        table: str,
+        column: str,
+        values: pa.Array,
+        where_sql: str,
+        params: Mapping[str, Any],
+    ) -> list[str]:
+        """Which of ``values`` (strings) occur in ``table.column`` on rows matching ``where_sql``.
+
+        The values travel as one bulk load into a temporary table and one join, so the cost is
+        one round trip whatever their number (an index on ``column`` keeps it small on
+        PostgreSQL; see ``TableSchema.indexed``).
+        """
+        if len(values) == 0 or not self.table_exists(table):
+            return []
+        probe = pa.table({"v": pa.array(values, pa.string())})
+        join = (
+            f"SELECT DISTINCT t.{quote(column)} FROM {quote(table)} AS t "
+            f"JOIN __modelmon_probe AS p ON p.v = t.{quote(column)} WHERE {where_sql}"
+        )
+        with self.transaction() as conn:
+            driver = conn.connection.driver_connection
+            if self.dialect == "duckdb":
+                driver.register("__modelmon_probe", probe)
+                try:
+                    return [r[0] for r in conn.execute(sa.text(join), dict(params))]
+                finally:
+                    driver.unregister("__modelmon_probe")
+            conn.exec_driver_sql("CREATE TEMP TABLE __modelmon_probe (v VARCHAR) ON COMMIT DROP")
+            buffer = io.BytesIO()
+            pacsv.write_csv(probe, buffer, pacsv.WriteOptions(include_header=False))
+            with driver.cursor() as cur:
+                with cur.copy("COPY __modelmon_probe (v) FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(buffer.getvalue())
+            conn.exec_driver_sql("ANALYZE __modelmon_probe")
+            return [r[0] for r in conn.execute(sa.text(join), dict(params))]
+
     def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a query and return a DataFrame."""
         with self.engine.connect() as conn:

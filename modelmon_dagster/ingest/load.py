@@ -86,6 +86,25 @@ def _load(
     )
 
 
+def stored_elsewhere(
+    warehouse: Warehouse, model: ModelConfig, hour: dt.datetime, ids: pa.ChunkedArray
+) -> list[str]:
+    """The ids among ``ids`` already stored in another hour near ``hour``.
+
+    "Near" is ``label_delay.max_hours`` either way: the span within which a prediction can still
+    be joined with its label, and so the span where a repeated id would count twice or take
+    another prediction's label. Bounding it keeps the lookup's cost flat as the table grows.
+    """
+    span = dt.timedelta(hours=model.label_delay.max_hours)
+    return warehouse.stored_values(
+        raw_predictions_table(model).name,
+        "prediction_id",
+        ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string()),
+        "t.partition_hour <> :hour AND t.partition_hour >= :since AND t.partition_hour < :until",
+        {"hour": hour, "since": hour - span, "until": hour + span + dt.timedelta(hours=1)},
+    )
+
+
 def load_prediction_hour(
     warehouse: Warehouse, model: ModelConfig, logs_root: Path, hour: dt.datetime
 ) -> IngestResult:
@@ -96,6 +115,10 @@ def load_prediction_hour(
     """
     files = closed_files(hour_folder(logs_root, PREDICTIONS, model.name, hour))
     batch = parse_prediction_files(files, model, hour)
+    repeated = stored_elsewhere(warehouse, model, hour, batch.rows.column("prediction_id"))
+    if repeated:
+        # Rare: parse again so that each repeat is quarantined with its file, line and text.
+        batch = parse_prediction_files(files, model, hour, repeated_ids=repeated)
     return _load(
         warehouse, model, PREDICTIONS, hour, batch, batch.rows, raw_predictions_table(model)
     )
@@ -110,7 +133,7 @@ def load_label_hour(
     performance partitions can be refreshed.
     """
     files = closed_files(hour_folder(logs_root, LABELS, model.name, hour))
-    batch = parse_label_files(files, model)
+    batch = parse_label_files(files, model, hour)
     rows = _with_constant(batch.rows, "partition_hour", hour, pa.timestamp("us"))
     result = _load(warehouse, model, LABELS, hour, batch, rows, raw_labels_table(model))
     if not rows.num_rows or not warehouse.table_exists(raw_predictions_table(model).name):

@@ -213,12 +213,14 @@ def _view_all_fast(con, paths: list[str], spec: StreamSpec) -> None:
 
 def _validate(con, tables: list[str], spec: StreamSpec, params: dict, window: bool) -> None:
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
-    reasons = [(c, r) for c, r in spec.reasons if window or "$window_start" not in c]
+    reasons = [(c, r) for c, r in spec.reasons if window or "$window_" not in c]
     case = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r in reasons) + " END"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE validated AS SELECT *, {case} AS reason FROM ({union})",
         {k: v for k, v in params.items() if window or not k.startswith("window")},
     )
+    if not spec.unique_ids:
+        return
     # Duplicates are rare: a cheap distinct count decides whether ranking rows is needed.
     duplicates = con.execute(
         "SELECT count(*) - count(DISTINCT prediction_id) FROM validated WHERE reason IS NULL"
@@ -236,6 +238,20 @@ def _validate(con, tables: list[str], spec: StreamSpec, params: dict, window: bo
             )
             """
         )
+
+
+def _files_needing_line_numbers(con, spec: StreamSpec) -> set[int]:
+    """Files read on the fast path that hold a rejected record, or a repeated label id.
+
+    Both need line numbers: a quarantined line is reported by line, and repeated labels are
+    ordered by arrival (file, then line).
+    """
+    sql = "SELECT DISTINCT file_index FROM validated WHERE line_no IS NULL AND (reason IS NOT NULL"
+    if not spec.unique_ids:
+        sql += """ OR prediction_id IN (
+            SELECT prediction_id FROM validated WHERE reason IS NULL
+            GROUP BY prediction_id HAVING count(*) > 1)"""
+    return {i for (i,) in con.execute(sql + ")").fetchall()}
 
 
 def _parse(
@@ -270,14 +286,7 @@ def _parse(
                         if f"{table}_bad" not in bad_tables:
                             bad_tables.append(f"{table}_bad")
                 _validate(con, tables, spec, params, window)
-            # A rejected record from the fast path has no line number: read its file by line.
-            redo = {
-                i
-                for (i,) in con.execute(
-                    "SELECT DISTINCT file_index FROM validated "
-                    "WHERE reason IS NOT NULL AND line_no IS NULL"
-                ).fetchall()
-            }
+            redo = _files_needing_line_numbers(con, spec)
             if not redo:
                 break
             line_path |= redo
@@ -350,7 +359,10 @@ def _schema_errors_sql(spec: StreamSpec) -> str:
 
 
 def parse_prediction_files(
-    files: Sequence[Path], model: ModelConfig, hour: dt.datetime | None = None
+    files: Sequence[Path],
+    model: ModelConfig,
+    hour: dt.datetime | None = None,
+    repeated_ids: Sequence[str] = (),
 ) -> ParsedBatch:
     """Parse prediction log files of one model.
 
@@ -362,6 +374,8 @@ def parse_prediction_files(
         The model whose log this is; its features, task and classes define validity.
     hour : datetime, optional
         The partition hour (naive UTC). When given, records stamped outside it are quarantined.
+    repeated_ids : sequence of str, optional
+        Ids already stored in another hour: their records are quarantined as repeats.
 
     Returns
     -------
@@ -394,19 +408,39 @@ def parse_prediction_files(
                parse_filename(source_file) AS source_file_name, {features}
         FROM validated WHERE reason IS NULL
     """
-    params = {"model_name": model.name, **_window_params(hour)}
+    params = {"model_name": model.name, "repeated_ids": list(repeated_ids)}
+    params |= _window_params(hour)
     if model.task.is_classification:
         params["classes"] = list(model.classes)
     return _parse(files, spec, params, output_sql, window=hour is not None)
 
 
-def parse_label_files(files: Sequence[Path], model: ModelConfig) -> ParsedBatch:
-    """Parse label log files of one model (labels are not checked against an hour).
+# How far a label's own timestamp may lie beyond the end of the hour it arrived in (clocks of
+# label sources drift; a label stamped in 2099 must not win "latest label" forever).
+LABEL_CLOCK_SKEW = dt.timedelta(minutes=15)
+
+
+def parse_label_files(
+    files: Sequence[Path], model: ModelConfig, hour: dt.datetime | None = None
+) -> ParsedBatch:
+    """Parse label log files of one model.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        Closed JSONL files, in a stable order (their arrival order within the hour).
+    model : ModelConfig
+        The model whose labels these are.
+    hour : datetime, optional
+        The arrival hour (naive UTC). When given, labels stamped later than its end plus
+        ``LABEL_CLOCK_SKEW`` are quarantined.
 
     Returns
     -------
     ParsedBatch
-        Rows ``prediction_id, label_text, label_value, label_ts, source_file_name``.
+        Rows ``prediction_id, label_text, label_value, label_ts, source_file_name,
+        arrival_seq``. A repeated prediction id (a corrected label) keeps every record;
+        ``arrival_seq`` orders them by file, then line.
     """
     spec = label_stream(model)
     if model.task is Task.REGRESSION:
@@ -415,10 +449,13 @@ def parse_label_files(files: Sequence[Path], model: ModelConfig) -> ParsedBatch:
         label = "(label ->> '$') AS label_text, CAST(NULL AS DOUBLE) AS label_value"
     output_sql = f"""
         SELECT prediction_id, {label}, ts AT TIME ZONE 'UTC' AS label_ts,
-               parse_filename(source_file) AS source_file_name
+               parse_filename(source_file) AS source_file_name,
+               CAST(file_index AS BIGINT) * 4294967296 + coalesce(line_no, 0) AS arrival_seq
         FROM validated WHERE reason IS NULL
     """
     params = {"model_name": model.name}
+    if hour is not None:
+        params["window_end"] = _window_params(hour)["window_end"] + LABEL_CLOCK_SKEW
     if model.task.is_classification:
         params["classes"] = list(model.classes)
-    return _parse(files, spec, params, output_sql, window=False)
+    return _parse(files, spec, params, output_sql, window=hour is not None)

@@ -38,6 +38,9 @@ class StreamSpec:
     reasons: list[tuple[str, str]]  # (SQL condition that makes a line invalid, reason)
     feature_types: dict[str, str] = field(default_factory=dict)
     required_features: tuple[str, ...] = ()
+    # Predictions: a repeated id is quarantined. Labels: corrections may repeat an id; all are
+    # kept and the latest wins downstream.
+    unique_ids: bool = True
 
     def read_json_columns(self) -> str:
         """The ``columns=`` argument of ``read_json`` for the fast path."""
@@ -122,6 +125,10 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
         (f"prediction IS NOT NULL AND NOT coalesce({prediction_ok}, false)", "invalid prediction"),
         ("NOT isfinite(score)", "non-finite score"),
         ("score IS NOT NULL AND (score < 0 OR score > 1)", "score outside [0, 1]"),
+        (
+            "prediction_id IN (SELECT unnest(CAST($repeated_ids AS VARCHAR[])))",
+            "prediction_id already stored in another hour",
+        ),
     ]
     if model.task.is_classification:
         reasons.append(("status = 'ok' AND score IS NULL", "missing score on an ok record"))
@@ -171,6 +178,8 @@ def label_stream(model: ModelConfig) -> StreamSpec:
         ("label IS NULL", "missing label"),
         (f"NOT coalesce({label_ok}, false)", "invalid label"),
         ("ts IS NULL", "missing or invalid label_timestamp"),
+        # $window_end: the end of the arrival hour plus the clock-skew allowance.
+        ("ts >= $window_end", "label_timestamp after its arrival hour"),
     ]
     return StreamSpec(
         name="labels",
@@ -182,4 +191,5 @@ def label_stream(model: ModelConfig) -> StreamSpec:
         },
         select_columns=select_columns,
         reasons=reasons,
+        unique_ids=False,
     )
