@@ -60,8 +60,35 @@ def hour_folder(logs_root: Path, stream: str, model_name: str, hour: dt.datetime
 
 def closed_files(folder: Path) -> list[Path]:
     """Complete log files of one hour folder, in a stable order (open files are skipped)."""
+    return scan_closed_files(folder, folder)[0]
+
+
+def scan_closed_files(folder: Path, root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Complete log files of one hour folder, and the closed names that are not log files.
+
+    Only regular files whose real path lies inside ``root`` are log files: a symlink to a
+    file elsewhere (``x.jsonl -> /etc/passwd``), a directory or a device named ``*.jsonl`` is
+    skipped with a reason, never read.
+
+    Returns
+    -------
+    files : list of Path
+        In a stable order.
+    skipped : list of (Path, str)
+        Each skipped entry with its reason.
+    """
     if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.iterdir() if p.name.endswith(CLOSED_SUFFIX) and not p.name.startswith(".")
-    )
+        return [], []
+    real_root = Path(root).resolve()
+    files, skipped = [], []
+    for path in sorted(folder.iterdir()):
+        if not path.name.endswith(CLOSED_SUFFIX) or path.name.startswith("."):
+            continue
+        real = path.resolve()
+        if not real.is_relative_to(real_root):
+            skipped.append((path, "resolves outside the logs root"))
+        elif not real.is_file():
+            skipped.append((path, "not a regular file"))
+        else:
+            files.append(path)
+    return files, skipped

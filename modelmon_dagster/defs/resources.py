@@ -136,9 +136,17 @@ class LogStoreResource(dg.ConfigurableResource):
         """Root of the prediction and label log folders."""
         return Path(self.data_dir) / "logs"
 
-    def resolve(self, relative: str) -> Path:
-        """A path from the config, relative to the data folder."""
-        return Path(self.data_dir) / relative
+    def resolve(self, relative: str, what: str = "path") -> Path:
+        """A path from the config, relative to the data folder and resolving inside it.
+
+        ``what`` names the path in the error (e.g. ``"fraud_detector baseline.reference_labels"``).
+        The config already refuses absolute paths and ``..``; this also catches symlinks.
+        """
+        root = Path(self.data_dir).resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise ValueError(f"{what}: {relative!r} resolves outside the data folder {root}")
+        return path
 
 
 def build_resources(settings: Settings) -> dict:
