@@ -5,8 +5,9 @@ Layout on disk (one folder per model and hour, UTC)::
     {logs_root}/predictions/{model}/{YYYY-MM-DD}/{HH}/{writer_id}.jsonl
     {logs_root}/labels/{model}/{YYYY-MM-DD}/{HH}/{writer_id}.jsonl
 
-A writer appends to a hidden ``.{writer_id}.jsonl.open`` file and renames it to its final name
-when the hour closes (an atomic rename on POSIX), so ingestion only ever sees complete files.
+A writer appends to a hidden ``.{writer_id}.{host}-{pid}-{random}.jsonl.open`` file of its own
+and publishes it under its final name when the hour closes (an atomic link on POSIX, never over
+an existing file), so ingestion only ever sees complete files.
 Prediction files are foldered by the prediction timestamp; label files by the hour the label
 *arrived*, so late labels land in late partitions.
 
