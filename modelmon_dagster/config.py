@@ -6,10 +6,11 @@ identifiers without re-checking them.
 """
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -266,16 +267,33 @@ def _check_keys(mapping: Any, allowed: set[str], where: str) -> dict:
     return mapping
 
 
+def _is_finite_number(value: Any) -> bool:
+    # YAML reads .nan and .inf as floats: a NaN threshold never fires, nor does an infinite one.
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+
+
 def _positive_number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where}: expected a positive number, got {value!r}")
+    if not _is_finite_number(value) or value <= 0:
+        raise ConfigError(f"{where}: expected a finite positive number, got {value!r}")
     return float(value)
 
 
 def _non_negative_number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigError(f"{where}: expected a number >= 0, got {value!r}")
+    if not _is_finite_number(value) or value < 0:
+        raise ConfigError(f"{where}: expected a finite number >= 0, got {value!r}")
     return float(value)
+
+
+def _data_path(value: Any, where: str) -> str | None:
+    """A path under the data folder: relative, without ``..`` (resolving is checked on use)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise ConfigError(f"{where}: expected a path")
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts:
+        raise ConfigError(f"{where}: {value!r} must be a relative path inside the data folder")
+    return value
 
 
 def _parse_feature(raw: Any, where: str) -> Feature:
@@ -362,11 +380,10 @@ def _parse_baseline(raw: Any, where: str) -> Baseline:
     ]:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(f"{where}.{key}: expected an integer in [{low}, {high}]")
-    reference = _require(raw, "reference_predictions", where)
-    labels = raw.get("reference_labels")
-    for key, value in [("reference_predictions", reference), ("reference_labels", labels)]:
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ConfigError(f"{where}.{key}: expected a path")
+    reference = _data_path(
+        _require(raw, "reference_predictions", where), f"{where}.reference_predictions"
+    )
+    labels = _data_path(raw.get("reference_labels"), f"{where}.reference_labels")
     return Baseline(
         model_version=version,
         reference_predictions=reference,
@@ -435,6 +452,9 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         raise ConfigError(f"{where}: regression models take no classes or positive_class")
 
     segments = tuple(raw.get("segments", []) or [])
+    repeated = sorted({s for s in segments if segments.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"{where}.segments: duplicate segments {repeated}")
     for seg in segments:
         if seg not in names:
             raise ConfigError(f"{where}.segments: {seg!r} is not a feature of this model")
@@ -478,8 +498,8 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         if all(v is None for v in bounds.values()):
             raise ConfigError(f"{rw}: give max, min or both")
         for k, v in bounds.items():
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                raise ConfigError(f"{rw}.{k}: expected a number")
+            if v is not None and not _is_finite_number(v):
+                raise ConfigError(f"{rw}.{k}: expected a finite number")
         severity = rule_raw.get("severity", "ERROR")
         if severity not in ("ERROR", "WARN"):
             raise ConfigError(f"{rw}.severity: expected ERROR or WARN")

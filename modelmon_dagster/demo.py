@@ -27,7 +27,7 @@ from modelmon_dagster.defs.build import build_definitions
 from modelmon_dagster.defs.dashboard.assets import DASHBOARD_JOB
 from modelmon_dagster.defs.jobs import BASELINE_JOB, job_name
 from modelmon_dagster.defs.remediation.sensors import REMEDIATION_SENSOR
-from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
+from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings, display_url
 from modelmon_dagster.defs.review.assets import REVIEW_JOB
 from modelmon_dagster.demo_report import report
 from modelmon_dagster.registry import EmbeddedRegistry, Trigger
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         "\nNext:\n"
         "  make ui      Dagster UI on http://127.0.0.1:3000 (runs, checks per partition, sensors;\n"
         "               the schedules pick up the rest of today's simulated hours as they close)\n"
-        f"  warehouse    {settings.warehouse_url}\n"
+        f"  warehouse    {display_url(settings.warehouse_url)}\n"
         "  checks       SELECT * FROM check_results WHERE status = 'failed'\n"
         "  alerts       SELECT * FROM alerts; notifications in alert_outbox\n"
         "  registry     SELECT * FROM registry_events ORDER BY seq\n"

@@ -1,6 +1,7 @@
 """What ``make demo`` prints at the end: read back from the warehouse, never from memory."""
 
 import datetime as dt
+import json
 
 import pandas as pd
 
@@ -74,26 +75,39 @@ def _checks(warehouse: Warehouse) -> pd.DataFrame:
     return failed
 
 
-def _first(frame: pd.DataFrame, check: str, asset: str, mentions: str | None = None):
+# Where each check's metadata names what it flagged.
+FLAGGED = {
+    "cusum": lambda meta: [s.get("chart") for s in meta.get("signals", [])],
+    "control_charts": lambda meta: [b.get("chart") for b in meta.get("beyond", [])],
+    "feature_drift": lambda meta: [f"mean[{c}]" for c in meta.get("drifted_columns", [])],
+}
+PERIOD = {"hourly": dt.timedelta(hours=1), "daily": dt.timedelta(days=1)}
+
+
+def _first_known(frame: pd.DataFrame, check: str, asset: str, chart: str):
+    """When a failure of ``check`` naming ``chart`` was first known: the end of its period."""
     rows = frame[(frame["check_name"] == check) & (frame["asset_name"] == asset)]
-    if mentions is not None:
-        rows = rows[rows["metadata"].str.contains(mentions, regex=False)]
-    return rows["period_start"].min() if len(rows) else None
+    for row in rows.sort_values("period_start").itertuples():
+        if chart in FLAGGED[check](json.loads(row.metadata or "{}")):
+            return row.period_start + PERIOD[row.grain]
+    return None
 
 
 def _slow_ramp(failed: pd.DataFrame, start: dt.datetime) -> None:
     demand = failed[failed["model_name"] == "demand_forecaster"]
     if demand.empty:
         return
+    chart = "mean[temperature_c]"
     firsts = {
-        "CUSUM (hourly)": _first(demand, "cusum", "hourly_metrics", "temperature_c"),
-        "3-sigma chart (hourly)": _first(
-            demand, "control_charts", "hourly_metrics", "temperature_c"
-        ),
-        "drift check (hourly)": _first(demand, "feature_drift", "hourly_drift", "temperature_c"),
-        "drift check (daily)": _first(demand, "feature_drift", "daily_drift", "temperature_c"),
+        "CUSUM (hourly)": _first_known(demand, "cusum", "hourly_metrics", chart),
+        "3-sigma chart (hourly)": _first_known(demand, "control_charts", "hourly_metrics", chart),
+        "drift check (hourly)": _first_known(demand, "feature_drift", "hourly_drift", chart),
+        "drift check (daily)": _first_known(demand, "feature_drift", "daily_drift", chart),
     }
-    print("\nThe slow temperature ramp of demand_forecaster (from day 2 00:00), first alarm of:")
+    print(
+        "\nThe slow temperature ramp of demand_forecaster (from day 2 00:00): first alarm of "
+        "each check, at the end of the period it judged"
+    )
     ramp = start + dt.timedelta(days=2)
     for name, when in firsts.items():
         if when is None:

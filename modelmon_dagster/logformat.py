@@ -5,8 +5,9 @@ Layout on disk (one folder per model and hour, UTC)::
     {logs_root}/predictions/{model}/{YYYY-MM-DD}/{HH}/{writer_id}.jsonl
     {logs_root}/labels/{model}/{YYYY-MM-DD}/{HH}/{writer_id}.jsonl
 
-A writer appends to a hidden ``.{writer_id}.jsonl.open`` file and renames it to its final name
-when the hour closes (an atomic rename on POSIX), so ingestion only ever sees complete files.
+A writer appends to a hidden ``.{writer_id}.{host}-{pid}-{random}.jsonl.open`` file of its own
+and publishes it under its final name when the hour closes (an atomic link on POSIX, never over
+an existing file), so ingestion only ever sees complete files.
 Prediction files are foldered by the prediction timestamp; label files by the hour the label
 *arrived*, so late labels land in late partitions.
 
@@ -60,8 +61,35 @@ def hour_folder(logs_root: Path, stream: str, model_name: str, hour: dt.datetime
 
 def closed_files(folder: Path) -> list[Path]:
     """Complete log files of one hour folder, in a stable order (open files are skipped)."""
+    return scan_closed_files(folder, folder)[0]
+
+
+def scan_closed_files(folder: Path, root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Complete log files of one hour folder, and the closed names that are not log files.
+
+    Only regular files whose real path lies inside ``root`` are log files: a symlink to a
+    file elsewhere (``x.jsonl -> /etc/passwd``), a directory or a device named ``*.jsonl`` is
+    skipped with a reason, never read.
+
+    Returns
+    -------
+    files : list of Path
+        In a stable order.
+    skipped : list of (Path, str)
+        Each skipped entry with its reason.
+    """
     if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.iterdir() if p.name.endswith(CLOSED_SUFFIX) and not p.name.startswith(".")
-    )
+        return [], []
+    real_root = Path(root).resolve()
+    files, skipped = [], []
+    for path in sorted(folder.iterdir()):
+        if not path.name.endswith(CLOSED_SUFFIX) or path.name.startswith("."):
+            continue
+        real = path.resolve()
+        if not real.is_relative_to(real_root):
+            skipped.append((path, "resolves outside the logs root"))
+        elif not real.is_file():
+            skipped.append((path, "not a regular file"))
+        else:
+            files.append(path)
+    return files, skipped

@@ -28,7 +28,8 @@ def _labelled(warehouse: Warehouse, model: ModelConfig, start, end) -> pd.DataFr
         WITH labels AS (
             SELECT prediction_id, label_text, label_value, label_ts,
                    row_number() OVER (PARTITION BY prediction_id
-                                      ORDER BY label_ts DESC, partition_hour DESC) AS label_rank
+                                      ORDER BY label_ts DESC, partition_hour DESC,
+                                               arrival_seq DESC NULLS LAST) AS label_rank
             FROM {quote(raw_labels_table(model).name)}
         )
         SELECT p.prediction_id, p.ts, p.model_version, p.prediction_label, p.prediction_value,

@@ -36,6 +36,8 @@ class TableSchema:
 
     name: str
     columns: tuple[tuple[str, str], ...]
+    # Columns looked up by value (PostgreSQL gets a b-tree index on each; DuckDB scans).
+    indexed: tuple[str, ...] = ()
 
     def __post_init__(self):
         for col, type_ in self.columns:
@@ -102,16 +104,47 @@ class Warehouse:
         """Create the table if missing and add any column it lacks (new features)."""
         if schema in self._ensured:
             return
-        cols = ", ".join(f"{quote(c)} {t}" for c, t in schema.columns)
-        conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {quote(schema.name)} ({cols})"))
         existing = self.table_columns(conn, schema.name)
+        indexes = self._missing_indexes(conn, schema)
+        if self.dialect == "postgresql" and (set(schema.column_names) - set(existing) or indexes):
+            # Two transactions creating one table (or index) at once fail on PostgreSQL
+            # (UniqueViolation on pg_type): the second waits here, then sees the table.
+            self._advisory_lock(conn, f"ddl:{schema.name}")
+            existing = self.table_columns(conn, schema.name)
+            indexes = self._missing_indexes(conn, schema)
+        cols = ", ".join(f"{quote(c)} {t}" for c, t in schema.columns)
+        if not existing:
+            conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {quote(schema.name)} ({cols})"))
+            existing = schema.column_names
         for col, type_ in schema.columns:
             if col not in existing:
                 conn.execute(
                     sa.text(f"ALTER TABLE {quote(schema.name)} ADD COLUMN {quote(col)} {type_}")
                 )
+        for index, col in indexes:
+            table = quote(schema.name)
+            conn.execute(
+                sa.text(f"CREATE INDEX IF NOT EXISTS {quote(index)} ON {table} ({quote(col)})")
+            )
         # Remembered only once the transaction commits (a rollback would undo the DDL).
         sa.event.listen(conn, "commit", lambda _conn: self._ensured.add(schema), once=True)
+
+    def _missing_indexes(self, conn: sa.Connection, schema: TableSchema) -> list[tuple[str, str]]:
+        """``(index name, column)`` of ``schema.indexed`` not yet built (PostgreSQL only)."""
+        if self.dialect != "postgresql" or not schema.indexed:
+            return []
+        built = {
+            r[0]
+            for r in conn.execute(
+                sa.text(
+                    "SELECT indexname FROM pg_indexes "
+                    "WHERE tablename = :table AND schemaname = current_schema()"
+                ),
+                {"table": schema.name},
+            )
+        }
+        wanted = [(f"{schema.name}__{col}__idx", col) for col in schema.indexed]
+        return [(name, col) for name, col in wanted if name not in built]
 
     def table_columns(self, conn: sa.Connection, table: str) -> list[str]:
         """Column names of ``table`` in the current schema (empty if it does not exist)."""
@@ -163,14 +196,41 @@ class Warehouse:
             [Replacement(schema, where_sql, params, rows, insert_sql, cleanup_sql)]
         )[0]
 
+    def _advisory_lock(self, conn: sa.Connection, key: str) -> None:
+        """Hold a PostgreSQL lock named ``key`` until the transaction ends (waits if taken)."""
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+    def _lock_windows(self, conn: sa.Connection, replacements: "list[Replacement]") -> None:
+        """Serialise writers of the same (table, window) on PostgreSQL.
+
+        Under READ COMMITTED, two concurrent delete-then-insert transactions of one window both
+        delete nothing the other wrote and both insert: the rows double. The second writer
+        waits here for the first to commit, then deletes its rows. Locks are taken in sorted
+        order (then the DDL locks) so that two writers never deadlock. DuckDB needs none: one
+        process writes a file at a time.
+        """
+        if self.dialect != "postgresql":
+            return
+        keys = set()
+        for rep in replacements:
+            params = sorted((k, str(v)) for k, v in rep.params.items())
+            keys.add(f"{rep.schema.name}|{rep.where_sql}|{params}")
+        for key in sorted(keys):
+            self._advisory_lock(conn, key)
+
     def replace_many(self, replacements: "list[Replacement]") -> list[int]:
         """Apply several partition replacements in one transaction (all or nothing)."""
         counts = []
+        for rep in replacements:
+            if (rep.rows is None) == (rep.insert_sql is None):
+                raise ValueError("give exactly one of rows or insert_sql")
         with self.transaction() as conn:
+            self._lock_windows(conn, replacements)
+            for schema in sorted({rep.schema for rep in replacements}, key=lambda t: t.name):
+                self.ensure_table(conn, schema)
             for rep in replacements:
-                if (rep.rows is None) == (rep.insert_sql is None):
-                    raise ValueError("give exactly one of rows or insert_sql")
-                self.ensure_table(conn, rep.schema)
                 conn.execute(
                     sa.text(f"DELETE FROM {quote(rep.schema.name)} WHERE {rep.where_sql}"),
                     dict(rep.params),
@@ -218,6 +278,44 @@ class Warehouse:
         return rows.num_rows
 
     # -- reads -------------------------------------------------------------------------------
+    def stored_values(
+        self,
+        table: str,
+        column: str,
+        values: pa.Array,
+        where_sql: str,
+        params: Mapping[str, Any],
+    ) -> list[str]:
+        """Which of ``values`` (strings) occur in ``table.column`` on rows matching ``where_sql``.
+
+        The values travel as one bulk load into a temporary table and one join, so the cost is
+        one round trip whatever their number (an index on ``column`` keeps it small on
+        PostgreSQL; see ``TableSchema.indexed``).
+        """
+        if len(values) == 0 or not self.table_exists(table):
+            return []
+        probe = pa.table({"v": pa.array(values, pa.string())})
+        join = (
+            f"SELECT DISTINCT t.{quote(column)} FROM {quote(table)} AS t "
+            f"JOIN __modelmon_probe AS p ON p.v = t.{quote(column)} WHERE {where_sql}"
+        )
+        with self.transaction() as conn:
+            driver = conn.connection.driver_connection
+            if self.dialect == "duckdb":
+                driver.register("__modelmon_probe", probe)
+                try:
+                    return [r[0] for r in conn.execute(sa.text(join), dict(params))]
+                finally:
+                    driver.unregister("__modelmon_probe")
+            conn.exec_driver_sql("CREATE TEMP TABLE __modelmon_probe (v VARCHAR) ON COMMIT DROP")
+            buffer = io.BytesIO()
+            pacsv.write_csv(probe, buffer, pacsv.WriteOptions(include_header=False))
+            with driver.cursor() as cur:
+                with cur.copy("COPY __modelmon_probe (v) FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(buffer.getvalue())
+            conn.exec_driver_sql("ANALYZE __modelmon_probe")
+            return [r[0] for r in conn.execute(sa.text(join), dict(params))]
+
     def query_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a query and return a DataFrame."""
         with self.engine.connect() as conn:

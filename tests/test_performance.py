@@ -15,7 +15,7 @@ from sklearn import metrics
 
 from modelmon_dagster.config import parse_config
 from modelmon_dagster.defs.performance.sensors import days_to_refresh
-from modelmon_dagster.performance import ALL, segment_outcome
+from modelmon_dagster.performance import ALL, compare_metric, segment_outcome
 from modelmon_dagster.stats.performance import auc_from_histograms, wilson_interval
 from modelmon_dagster.warehouse import Warehouse
 
@@ -247,6 +247,26 @@ def test_95_percent_overall_and_50_on_one_segment_fails(fraud):
     assert segment_outcome(segment_frame(0.95, 10_000, 0.93, 3000), fraud, {}).passed
 
 
+def test_a_classifier_segment_as_far_below_the_rest_as_in_its_reference_is_not_news(fraud):
+    # jewelry is 10 points below the rest of the reference and of the day: the demo's clean days
+    reference = {
+        ("__all__", "__all__"): {"accuracy": 0.9675, "n_labelled": 18963.0},
+        ("country", "XX"): {"accuracy": 0.869, "n_labelled": 925.0},
+        ("country", "YY"): {"accuracy": 0.9675, "n_labelled": 900.0},
+    }
+    day = segment_frame(0.969, 13_700, 0.872, 700)
+    assert segment_outcome(day, fraud, {}).passed is False  # without its reference: a gap
+    assert segment_outcome(day, fraud, reference).passed is True
+    # the same segment falling a further 15 points below the rest is news (WARN: gap 0.15)
+    worse = segment_outcome(segment_frame(0.965, 13_700, 0.72, 700), fraud, reference)
+    assert worse.passed is False
+    assert worse.metadata["worst_segments"][0]["segment"] == "country=XX"
+    # a segment at par in its reference that falls to 50 % still fails at ERROR
+    at_par = reference | {("country", "XX"): {"accuracy": 0.9675, "n_labelled": 925.0}}
+    outcome = segment_outcome(segment_frame(0.95, 10_000, 0.50, 300), fraud, at_par)
+    assert outcome.passed is False and outcome.severity == "ERROR"
+
+
 def test_business_rules_are_validated():
     base = {
         "partitions": {"start_date": "2026-11-16"},
@@ -373,3 +393,19 @@ def test_reliability_rows_from_the_score_histogram():
         {"scores": "0.0-0.1", "n": 4, "mean_score": 0.05, "positive_rate": 0.0},
         {"scores": "0.9-1.0", "n": 4, "mean_score": 0.95, "positive_rate": 0.75},
     ]
+
+
+def test_a_recall_of_zero_on_two_positives_is_not_certainly_worse(fraud):
+    # The first labels of a day: 112, two of them positive, both missed. The Wald error of a
+    # recall of 0 is 0, which made this an ERROR at p = 0; under the null hypothesis (the
+    # reference's recall on the day's 2 positives) it is a one-sided z of about 1.
+    t = fraud.thresholds
+    reference = {"recall": 0.325, "n_labelled": 18963.0, "n_positive": 600.0}
+    day = {"recall": 0.0, "n_labelled": 112.0, "n_positive": 2.0}
+    severity, details = compare_metric("recall", day, reference, t)
+    assert severity is None
+    se = np.hypot(np.sqrt(0.325 * 0.675 / 2), np.sqrt(0.325 * 0.675 / 600))
+    assert details["p_value"] == pytest.approx(stats.norm.sf(0.325 / se), rel=1e-12)
+    # the same recall on 200 positives is a clear ERROR
+    many = {"recall": 0.0, "n_labelled": 5000.0, "n_positive": 200.0}
+    assert compare_metric("recall", many, reference, t)[0] == "ERROR"

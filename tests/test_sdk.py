@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -116,6 +117,11 @@ def test_predict_timeout_status(tmp_path):
     assert by_prediction["0"]["error_type"] is None
 
 
+def is_open_file_of(writer_id: str, path: Path) -> bool:
+    # ".{writer_id}.{host}-{pid}-{random}.jsonl.open": one per writer object.
+    return path.name.startswith(f".{writer_id}.") and path.name.endswith(OPEN_SUFFIX)
+
+
 def test_rotation_by_hour(tmp_path):
     clock = FakeClock(utc(2026, 11, 16, 10, 59, 59))
     writer = HourlyJsonlWriter(tmp_path, PREDICTIONS, MODEL, writer_id="w1", clock=clock)
@@ -125,13 +131,13 @@ def test_rotation_by_hour(tmp_path):
 
     logger.log("a", features={"x": 1}, prediction=0, latency_ms=1.0)
     # Still in hour 10: only the hidden open file exists, ingestion must not see it yet.
-    assert [p.name for p in folder_10.iterdir()] == [f".w1{OPEN_SUFFIX}"]
+    assert [is_open_file_of("w1", p) for p in folder_10.iterdir()] == [True]
     assert closed_files(folder_10) == []
 
     clock.now = utc(2026, 11, 16, 11, 0, 0)
     logger.log("b", features={"x": 2}, prediction=1, latency_ms=1.0)
     assert [p.name for p in folder_10.iterdir()] == ["w1.jsonl"]
-    assert [p.name for p in folder_11.iterdir()] == [f".w1{OPEN_SUFFIX}"]
+    assert [is_open_file_of("w1", p) for p in folder_11.iterdir()] == [True]
     assert json.loads((folder_10 / "w1.jsonl").read_text())["prediction_id"] == "a"
 
     writer.close()
@@ -319,3 +325,49 @@ def test_default_writer_id_is_sanitised(tmp_path):
     writer = HourlyJsonlWriter(tmp_path, PREDICTIONS, MODEL)
     assert writer.writer_id and all(c.isalnum() or c in "_.-" for c in writer.writer_id)
     assert HourlyJsonlWriter(tmp_path, LABELS, MODEL, writer_id="../a b/c").writer_id == "_a_b_c"
+
+
+# Regression (issue 9, item 9): two writers sharing a writer_id shared one open file; one
+# published it, the other kept appending to the published file (10,000 lines grew to 15,000)
+# and its close() raised FileNotFoundError.
+def test_two_writers_with_one_writer_id_never_touch_each_others_files(tmp_path):
+    at = utc(2026, 11, 16, 10, 5)
+    first = HourlyJsonlWriter(tmp_path, PREDICTIONS, MODEL, writer_id="api")
+    second = HourlyJsonlWriter(tmp_path, PREDICTIONS, MODEL, writer_id="api")
+    for i in range(10):
+        first.write({"n": i, "by": "first"}, at)
+        second.write({"n": i, "by": "second"}, at)
+    first.close()
+    folder = hour_folder(tmp_path, PREDICTIONS, MODEL, at)
+    [published] = closed_files(folder)
+    before = published.read_bytes()
+    for i in range(10, 15):
+        second.write({"n": i, "by": "second"}, at)
+    second.close()
+    assert published.read_bytes() == before
+    files = closed_files(folder)
+    assert [p.name for p in files] == ["api-1.jsonl", "api.jsonl"]
+    writers = Counter(json.loads(line)["by"] for p in files for line in p.read_text().splitlines())
+    assert writers == {"first": 10, "second": 15}
+    assert {len(p.read_text().splitlines()) for p in files} == {10, 15}
+
+
+def test_writers_in_two_processes_with_one_writer_id_keep_every_line(tmp_path):
+    script = (
+        "import datetime as dt, sys\n"
+        "from modelmon_dagster.sdk import HourlyJsonlWriter\n"
+        "w = HourlyJsonlWriter(sys.argv[1], 'predictions', 'm', writer_id='api')\n"
+        "at = dt.datetime(2026, 11, 16, 10, 5, tzinfo=dt.UTC)\n"
+        "for i in range(2000):\n"
+        "    w.write({'n': i, 'pid': sys.argv[2]}, at)\n"
+        "w.close()\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(k)]) for k in range(2)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    folder = hour_folder(tmp_path, PREDICTIONS, "m", utc(2026, 11, 16, 10))
+    files = closed_files(folder)
+    assert len(files) == 2
+    lines = [json.loads(line) for p in files for line in p.read_text().splitlines()]
+    assert Counter(r["pid"] for r in lines) == {"0": 2000, "1": 2000}

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
+from sqlalchemy.engine import make_url
 
 from modelmon_dagster.registry import EmbeddedRegistry, Registry
 from modelmon_dagster.warehouse import Warehouse
@@ -31,6 +32,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Every asset that writes the warehouse runs in this pool; the instance limits it to one step at
 # a time (dagster_home/dagster.yaml) because DuckDB allows one writing process per file.
 WAREHOUSE_POOL = "warehouse"
+WAREHOUSE_URL_VAR = "MODELMON_WAREHOUSE_URL"
+
+
+def display_url(url: str) -> str:
+    """A SQLAlchemy URL with its password masked, for logs and printed summaries."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class Settings:
     data_dir: Path
     warehouse_url: str
     mlflow_registry: bool = False  # MODELMON_MLFLOW_REGISTRY_URI is set
+    # MODELMON_WAREHOUSE_URL is set: resources take it through EnvVar (it may hold a password).
+    warehouse_url_from_env: bool = False
 
     @property
     def logs_root(self) -> Path:
@@ -53,12 +62,13 @@ class Settings:
         env = os.environ if environ is None else environ
         config_path = Path(env.get("MODELMON_CONFIG", PROJECT_ROOT / "config" / "models.yaml"))
         data_dir = Path(env.get("MODELMON_DATA_DIR", PROJECT_ROOT / "data")).resolve()
-        url = env.get("MODELMON_WAREHOUSE_URL") or f"duckdb:///{data_dir / 'warehouse.duckdb'}"
+        url = env.get(WAREHOUSE_URL_VAR) or f"duckdb:///{data_dir / 'warehouse.duckdb'}"
         return cls(
             config_path=config_path,
             data_dir=data_dir,
             warehouse_url=url,
             mlflow_registry=bool(env.get("MODELMON_MLFLOW_REGISTRY_URI")),
+            warehouse_url_from_env=bool(env.get(WAREHOUSE_URL_VAR)),
         )
 
 
@@ -136,15 +146,28 @@ class LogStoreResource(dg.ConfigurableResource):
         """Root of the prediction and label log folders."""
         return Path(self.data_dir) / "logs"
 
-    def resolve(self, relative: str) -> Path:
-        """A path from the config, relative to the data folder."""
-        return Path(self.data_dir) / relative
+    def resolve(self, relative: str, what: str = "path") -> Path:
+        """A path from the config, relative to the data folder and resolving inside it.
+
+        ``what`` names the path in the error (e.g. ``"fraud_detector baseline.reference_labels"``).
+        The config already refuses absolute paths and ``..``; this also catches symlinks.
+        """
+        root = Path(self.data_dir).resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise ValueError(f"{what}: {relative!r} resolves outside the data folder {root}")
+        return path
 
 
 def build_resources(settings: Settings) -> dict:
     """Resource instances for a set of settings."""
     return {
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        # Through EnvVar the UI shows the variable's name, never a URL with its password.
+        "warehouse": WarehouseResource(
+            url=dg.EnvVar(WAREHOUSE_URL_VAR)
+            if settings.warehouse_url_from_env
+            else settings.warehouse_url
+        ),
         "log_store": LogStoreResource(data_dir=str(settings.data_dir)),
         "clock": ClockResource(),
         "registry": RegistryResource(

@@ -14,7 +14,7 @@ from modelmon_dagster.ingest.tables import (
     raw_labels_table,
     raw_predictions_table,
 )
-from modelmon_dagster.logformat import LABELS, PREDICTIONS, closed_files, hour_folder
+from modelmon_dagster.logformat import LABELS, PREDICTIONS, hour_folder, scan_closed_files
 from modelmon_dagster.warehouse import Replacement, Warehouse
 
 
@@ -33,6 +33,8 @@ class IngestResult:
     table: pa.Table | None = field(default=None, compare=False, repr=False)  # rows written
     # Labels only: the UTC days of the predictions these labels belong to (late-label refresh).
     prediction_days: tuple[str, ...] = ()
+    # Entries named like log files that were not read (symlinks out of the root, directories).
+    skipped_files: tuple[str, ...] = ()
 
     @property
     def quarantined_fraction(self) -> float:
@@ -86,6 +88,34 @@ def _load(
     )
 
 
+def _log_files(
+    logs_root: Path, stream: str, model: ModelConfig, hour: dt.datetime
+) -> tuple[list[Path], tuple[str, ...]]:
+    """The hour's log files, and ``"path: reason"`` for each entry skipped as not one."""
+    folder = hour_folder(logs_root, stream, model.name, hour)
+    files, skipped = scan_closed_files(folder, logs_root)
+    return files, tuple(f"{path}: {reason}" for path, reason in skipped)
+
+
+def stored_elsewhere(
+    warehouse: Warehouse, model: ModelConfig, hour: dt.datetime, ids: pa.ChunkedArray
+) -> list[str]:
+    """The ids among ``ids`` already stored in another hour near ``hour``.
+
+    "Near" is ``label_delay.max_hours`` either way: the span within which a prediction can still
+    be joined with its label, and so the span where a repeated id would count twice or take
+    another prediction's label. Bounding it keeps the lookup's cost flat as the table grows.
+    """
+    span = dt.timedelta(hours=model.label_delay.max_hours)
+    return warehouse.stored_values(
+        raw_predictions_table(model).name,
+        "prediction_id",
+        ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string()),
+        "t.partition_hour <> :hour AND t.partition_hour >= :since AND t.partition_hour < :until",
+        {"hour": hour, "since": hour - span, "until": hour + span + dt.timedelta(hours=1)},
+    )
+
+
 def load_prediction_hour(
     warehouse: Warehouse, model: ModelConfig, logs_root: Path, hour: dt.datetime
 ) -> IngestResult:
@@ -94,11 +124,16 @@ def load_prediction_hour(
     An hour without files writes nothing and reports zero files, so reruns after files appear
     pick them up; the hourly aggregates still record the hour with zero volume.
     """
-    files = closed_files(hour_folder(logs_root, PREDICTIONS, model.name, hour))
+    files, skipped = _log_files(logs_root, PREDICTIONS, model, hour)
     batch = parse_prediction_files(files, model, hour)
-    return _load(
+    repeated = stored_elsewhere(warehouse, model, hour, batch.rows.column("prediction_id"))
+    if repeated:
+        # Rare: parse again so that each repeat is quarantined with its file, line and text.
+        batch = parse_prediction_files(files, model, hour, repeated_ids=repeated)
+    result = _load(
         warehouse, model, PREDICTIONS, hour, batch, batch.rows, raw_predictions_table(model)
     )
+    return replace(result, skipped_files=skipped)
 
 
 def load_label_hour(
@@ -109,10 +144,11 @@ def load_label_hour(
     The result names the days of the predictions these labels belong to, so that their
     performance partitions can be refreshed.
     """
-    files = closed_files(hour_folder(logs_root, LABELS, model.name, hour))
-    batch = parse_label_files(files, model)
+    files, skipped = _log_files(logs_root, LABELS, model, hour)
+    batch = parse_label_files(files, model, hour)
     rows = _with_constant(batch.rows, "partition_hour", hour, pa.timestamp("us"))
     result = _load(warehouse, model, LABELS, hour, batch, rows, raw_labels_table(model))
+    result = replace(result, skipped_files=skipped)
     if not rows.num_rows or not warehouse.table_exists(raw_predictions_table(model).name):
         return result
     days = warehouse.query_df(

@@ -73,7 +73,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
 def _type_error_columns(spec: StreamSpec, line_path: bool) -> str:
     """One boolean per feature: a value was present but not of the feature's type."""
     cols = []
-    for name in spec.feature_types:
+    for name, type_ in spec.feature_types.items():
         if line_path:
             cols.append(
                 f"(coalesce(json_type(j, '$.features.{name}'), 'NULL') <> 'NULL' "
@@ -81,6 +81,9 @@ def _type_error_columns(spec: StreamSpec, line_path: bool) -> str:
             )
         else:
             cols.append(f'false AS "te_{name}"')
+        # NaN and infinities are stored as NULL and listed as the feature's schema error.
+        nonfinite = f'NOT isfinite(s.features."{name}")' if type_ == "DOUBLE" else "false"
+        cols.append(f'coalesce({nonfinite}, false) AS "nf_{name}"')
     return "".join(f", {c}" for c in cols)
 
 
@@ -102,24 +105,71 @@ def _read_fast(con, table: str, index: int, path: Path, spec: StreamSpec) -> boo
         return False
 
 
-def _read_lines(con, table: str, index: int, path: Path, spec: StreamSpec) -> None:
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {table}_lines AS
-        SELECT line_no, line, try_cast(line AS JSON) AS j
-        FROM (
-            SELECT generate_subscripts(l, 1) AS line_no, rtrim(unnest(l), chr(13)) AS line
-            FROM (SELECT string_split(content, chr(10)) AS l FROM read_text($path))
-        )
-        WHERE trim(line) <> ''
-        """,
-        {"path": str(path)},
+def _undecodable_lines(path: Path) -> pa.Table:
+    r"""Numbered lines of a file that is not valid UTF-8 as a whole.
+
+    Each line is decoded on its own; a line that is not valid UTF-8 keeps its bytes, escaped
+    (as ``\xff``), and is flagged so that it is quarantined rather than failing the file.
+    """
+    numbers, lines, valid = [], [], []
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            continue
+        try:
+            line, ok = raw.decode("utf-8"), True
+        except UnicodeDecodeError:
+            line, ok = raw.decode("utf-8", errors="backslashreplace"), False
+        numbers.append(number)
+        lines.append(line)
+        valid.append(ok)
+    return pa.table(
+        {
+            "line_no": pa.array(numbers, pa.int64()),
+            "line": pa.array(lines, pa.string()),
+            "utf8": pa.array(valid, pa.bool_()),
+        }
     )
+
+
+def _split_lines(con, table: str, path: Path) -> None:
+    """``{table}_lines``: the file's non-empty lines, numbered, with their JSON if valid."""
+    lines = """
+        SELECT line_no, line, utf8, CASE WHEN utf8 THEN try_cast(line AS JSON) END AS j
+        FROM ({source}) WHERE trim(line) <> ''
+    """
+    try:
+        source = """
+            SELECT generate_subscripts(l, 1) AS line_no, rtrim(unnest(l), chr(13)) AS line,
+                   true AS utf8
+            FROM (SELECT string_split(content, chr(10)) AS l FROM read_text($path))
+        """
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table}_lines AS {lines.format(source=source)}",
+            {"path": str(path)},
+        )
+    except duckdb.Error:
+        # read_text refuses a file with any invalid UTF-8: decode it line by line instead.
+        decoded = _undecodable_lines(path)
+        con.register(f"{table}_decoded", decoded)
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table}_lines AS "
+                + lines.format(source=f"SELECT * FROM {table}_decoded")
+            )
+        finally:
+            con.unregister(f"{table}_decoded")
+
+
+def _read_lines(con, table: str, index: int, path: Path, spec: StreamSpec) -> None:
+    _split_lines(con, table, path)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {table}_bad AS
         SELECT $path AS source_file, line_no, line AS raw_line,
-               CASE WHEN j IS NULL THEN 'invalid JSON' ELSE 'not a JSON object' END AS reason
+               CASE WHEN NOT utf8 THEN 'invalid UTF-8'
+                    WHEN j IS NULL THEN 'invalid JSON'
+                    ELSE 'not a JSON object' END AS reason
         FROM {table}_lines
         WHERE j IS NULL OR json_type(j) <> 'OBJECT'
         """,
@@ -163,12 +213,14 @@ def _view_all_fast(con, paths: list[str], spec: StreamSpec) -> None:
 
 def _validate(con, tables: list[str], spec: StreamSpec, params: dict, window: bool) -> None:
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
-    reasons = [(c, r) for c, r in spec.reasons if window or "$window_start" not in c]
+    reasons = [(c, r) for c, r in spec.reasons if window or "$window_" not in c]
     case = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r in reasons) + " END"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE validated AS SELECT *, {case} AS reason FROM ({union})",
         {k: v for k, v in params.items() if window or not k.startswith("window")},
     )
+    if not spec.unique_ids:
+        return
     # Duplicates are rare: a cheap distinct count decides whether ranking rows is needed.
     duplicates = con.execute(
         "SELECT count(*) - count(DISTINCT prediction_id) FROM validated WHERE reason IS NULL"
@@ -186,6 +238,20 @@ def _validate(con, tables: list[str], spec: StreamSpec, params: dict, window: bo
             )
             """
         )
+
+
+def _files_needing_line_numbers(con, spec: StreamSpec) -> set[int]:
+    """Files read on the fast path that hold a rejected record, or a repeated label id.
+
+    Both need line numbers: a quarantined line is reported by line, and repeated labels are
+    ordered by arrival (file, then line).
+    """
+    sql = "SELECT DISTINCT file_index FROM validated WHERE line_no IS NULL AND (reason IS NOT NULL"
+    if not spec.unique_ids:
+        sql += """ OR prediction_id IN (
+            SELECT prediction_id FROM validated WHERE reason IS NULL
+            GROUP BY prediction_id HAVING count(*) > 1)"""
+    return {i for (i,) in con.execute(sql + ")").fetchall()}
 
 
 def _parse(
@@ -220,14 +286,7 @@ def _parse(
                         if f"{table}_bad" not in bad_tables:
                             bad_tables.append(f"{table}_bad")
                 _validate(con, tables, spec, params, window)
-            # A rejected record from the fast path has no line number: read its file by line.
-            redo = {
-                i
-                for (i,) in con.execute(
-                    "SELECT DISTINCT file_index FROM validated "
-                    "WHERE reason IS NOT NULL AND line_no IS NULL"
-                ).fetchall()
-            }
+            redo = _files_needing_line_numbers(con, spec)
             if not redo:
                 break
             line_path |= redo
@@ -240,8 +299,10 @@ def _parse(
             ]
             + [f"SELECT source_file, line_no, raw_line, reason FROM {t}" for t in bad_tables]
         )
+        # PostgreSQL text cannot hold NUL: the raw line keeps it as the JSON escape.
         quarantine = con.sql(
-            f"SELECT * FROM ({quarantine_sql}) ORDER BY source_file, line_no"
+            "SELECT source_file, line_no, replace(raw_line, chr(0), '\\u0000') AS raw_line, "
+            f"reason FROM ({quarantine_sql}) ORDER BY source_file, line_no"
         ).to_arrow_table()
         return ParsedBatch(
             rows=rows,
@@ -288,14 +349,20 @@ def _schema_errors_sql(spec: StreamSpec) -> str:
             if name in spec.required_features
             else ""
         )
-        parts.append(f"CASE WHEN \"te_{name}\" THEN '{name}:type'{missing} END")
+        parts.append(
+            f"CASE WHEN \"te_{name}\" THEN '{name}:type' "
+            f"WHEN \"nf_{name}\" THEN '{name}:non-finite'{missing} END"
+        )
     if not parts:
         return "CAST(NULL AS VARCHAR)"
     return f"nullif(concat_ws(',', {', '.join(parts)}), '')"
 
 
 def parse_prediction_files(
-    files: Sequence[Path], model: ModelConfig, hour: dt.datetime | None = None
+    files: Sequence[Path],
+    model: ModelConfig,
+    hour: dt.datetime | None = None,
+    repeated_ids: Sequence[str] = (),
 ) -> ParsedBatch:
     """Parse prediction log files of one model.
 
@@ -307,6 +374,8 @@ def parse_prediction_files(
         The model whose log this is; its features, task and classes define validity.
     hour : datetime, optional
         The partition hour (naive UTC). When given, records stamped outside it are quarantined.
+    repeated_ids : sequence of str, optional
+        Ids already stored in another hour: their records are quarantined as repeats.
 
     Returns
     -------
@@ -339,19 +408,39 @@ def parse_prediction_files(
                parse_filename(source_file) AS source_file_name, {features}
         FROM validated WHERE reason IS NULL
     """
-    params = {"model_name": model.name, **_window_params(hour)}
+    params = {"model_name": model.name, "repeated_ids": list(repeated_ids)}
+    params |= _window_params(hour)
     if model.task.is_classification:
         params["classes"] = list(model.classes)
     return _parse(files, spec, params, output_sql, window=hour is not None)
 
 
-def parse_label_files(files: Sequence[Path], model: ModelConfig) -> ParsedBatch:
-    """Parse label log files of one model (labels are not checked against an hour).
+# How far a label's own timestamp may lie beyond the end of the hour it arrived in (clocks of
+# label sources drift; a label stamped in 2099 must not win "latest label" forever).
+LABEL_CLOCK_SKEW = dt.timedelta(minutes=15)
+
+
+def parse_label_files(
+    files: Sequence[Path], model: ModelConfig, hour: dt.datetime | None = None
+) -> ParsedBatch:
+    """Parse label log files of one model.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        Closed JSONL files, in a stable order (their arrival order within the hour).
+    model : ModelConfig
+        The model whose labels these are.
+    hour : datetime, optional
+        The arrival hour (naive UTC). When given, labels stamped later than its end plus
+        ``LABEL_CLOCK_SKEW`` are quarantined.
 
     Returns
     -------
     ParsedBatch
-        Rows ``prediction_id, label_text, label_value, label_ts, source_file_name``.
+        Rows ``prediction_id, label_text, label_value, label_ts, source_file_name,
+        arrival_seq``. A repeated prediction id (a corrected label) keeps every record;
+        ``arrival_seq`` orders them by file, then line.
     """
     spec = label_stream(model)
     if model.task is Task.REGRESSION:
@@ -360,10 +449,13 @@ def parse_label_files(files: Sequence[Path], model: ModelConfig) -> ParsedBatch:
         label = "(label ->> '$') AS label_text, CAST(NULL AS DOUBLE) AS label_value"
     output_sql = f"""
         SELECT prediction_id, {label}, ts AT TIME ZONE 'UTC' AS label_ts,
-               parse_filename(source_file) AS source_file_name
+               parse_filename(source_file) AS source_file_name,
+               CAST(file_index AS BIGINT) * 4294967296 + coalesce(line_no, 0) AS arrival_seq
         FROM validated WHERE reason IS NULL
     """
     params = {"model_name": model.name}
+    if hour is not None:
+        params["window_end"] = _window_params(hour)["window_end"] + LABEL_CLOCK_SKEW
     if model.task.is_classification:
         params["classes"] = list(model.classes)
-    return _parse(files, spec, params, output_sql, window=False)
+    return _parse(files, spec, params, output_sql, window=hour is not None)

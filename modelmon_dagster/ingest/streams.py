@@ -38,6 +38,9 @@ class StreamSpec:
     reasons: list[tuple[str, str]]  # (SQL condition that makes a line invalid, reason)
     feature_types: dict[str, str] = field(default_factory=dict)
     required_features: tuple[str, ...] = ()
+    # Predictions: a repeated id is quarantined. Labels: corrections may repeat an id; all are
+    # kept and the latest wins downstream.
+    unique_ids: bool = True
 
     def read_json_columns(self) -> str:
         """The ``columns=`` argument of ``read_json`` for the fast path."""
@@ -51,12 +54,35 @@ class StreamSpec:
 HOST: dict[str, Shape] = {"cpu_pct": "DOUBLE", "memory_mb": "DOUBLE", "gpu_pct": "DOUBLE"}
 
 
+def finite(expr: str) -> str:
+    """``expr`` where it is a finite number, else NULL (NaN and infinities are not values)."""
+    return f"CASE WHEN isfinite({expr}) THEN {expr} END"
+
+
+def has_nul(columns: list[str]) -> str:
+    """SQL condition: one of the string ``columns`` holds a NUL character.
+
+    PostgreSQL cannot store NUL in text, so such a line is quarantined rather than failing the
+    whole hour's write there (and stored differently on DuckDB).
+    """
+    return f"strpos(concat_ws('', {', '.join(columns)}), chr(0)) > 0"
+
+
+def _feature_value(feature) -> str:
+    value = f's.features."{feature.name}"'
+    return finite(value) if feature.type is FeatureType.NUMERIC else value
+
+
 def prediction_stream(model: ModelConfig) -> StreamSpec:
     """Spec of a model's prediction log."""
     features = {f.name: DUCK_TYPES[f.type] for f in model.features}
-    feature_columns = ", ".join(f's.features."{f.name}" AS "{f.column}"' for f in model.features)
+    feature_columns = ", ".join(f'{_feature_value(f)} AS "{f.column}"' for f in model.features)
+    categorical = [f'"{f.column}"' for f in model.features if f.type is FeatureType.CATEGORICAL]
     if model.task is Task.REGRESSION:
-        prediction_ok = "json_type(prediction) IN ('DOUBLE', 'BIGINT', 'UBIGINT')"
+        prediction_ok = (
+            "json_type(prediction) IN ('DOUBLE', 'BIGINT', 'UBIGINT') "
+            "AND isfinite(try_cast(prediction AS DOUBLE))"
+        )
     else:
         prediction_ok = "(prediction ->> '$') IN (SELECT unnest($classes))"
     select_columns = f"""
@@ -71,13 +97,20 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
         s.prediction AS prediction,
         s.score AS score,
         CAST(s.probabilities AS VARCHAR) AS probabilities,
-        s.host.cpu_pct AS host_cpu_pct,
-        s.host.memory_mb AS host_memory_mb,
-        s.host.gpu_pct AS host_gpu_pct,
+        {finite("s.host.cpu_pct")} AS host_cpu_pct,
+        {finite("s.host.memory_mb")} AS host_memory_mb,
+        {finite("s.host.gpu_pct")} AS host_gpu_pct,
         {feature_columns}
     """
     reasons = [
         ("prediction_id IS NULL OR prediction_id = ''", "missing prediction_id"),
+        (
+            has_nul(
+                ["prediction_id", "model_version", "ts_text", "status", "error_type"]
+                + ["prediction ->> '$'", "probabilities", *categorical]
+            ),
+            "NUL character in a string value",
+        ),
         ("model_name IS DISTINCT FROM $model_name", "model_name does not match the model"),
         ("model_version IS NULL OR model_version = ''", "missing model_version"),
         ("ts IS NULL", "missing or invalid timestamp"),
@@ -86,13 +119,16 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
             "timestamp outside the partition hour",
         ),
         ("status IS NULL OR status NOT IN ('ok', 'error', 'timeout')", "invalid status"),
-        (
-            "latency_ms IS NULL OR latency_ms < 0 OR isinf(latency_ms)",
-            "missing or invalid latency_ms",
-        ),
+        ("NOT isfinite(latency_ms)", "non-finite latency_ms"),
+        ("latency_ms IS NULL OR latency_ms < 0", "missing or invalid latency_ms"),
         ("status = 'ok' AND prediction IS NULL", "missing prediction on an ok record"),
         (f"prediction IS NOT NULL AND NOT coalesce({prediction_ok}, false)", "invalid prediction"),
+        ("NOT isfinite(score)", "non-finite score"),
         ("score IS NOT NULL AND (score < 0 OR score > 1)", "score outside [0, 1]"),
+        (
+            "prediction_id IN (SELECT unnest(CAST($repeated_ids AS VARCHAR[])))",
+            "prediction_id already stored in another hour",
+        ),
     ]
     if model.task.is_classification:
         reasons.append(("status = 'ok' AND score IS NULL", "missing score on an ok record"))
@@ -122,7 +158,10 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
 def label_stream(model: ModelConfig) -> StreamSpec:
     """Spec of a model's label log."""
     if model.task is Task.REGRESSION:
-        label_ok = "json_type(label) IN ('DOUBLE', 'BIGINT', 'UBIGINT')"
+        label_ok = (
+            "json_type(label) IN ('DOUBLE', 'BIGINT', 'UBIGINT') "
+            "AND isfinite(try_cast(label AS DOUBLE))"
+        )
     else:
         label_ok = "(label ->> '$') IN (SELECT unnest($classes))"
     select_columns = """
@@ -134,10 +173,13 @@ def label_stream(model: ModelConfig) -> StreamSpec:
     """
     reasons = [
         ("prediction_id IS NULL OR prediction_id = ''", "missing prediction_id"),
+        (has_nul(["prediction_id", "label ->> '$'", "ts_text"]), "NUL character in a string value"),
         ("model_name IS DISTINCT FROM $model_name", "model_name does not match the model"),
         ("label IS NULL", "missing label"),
         (f"NOT coalesce({label_ok}, false)", "invalid label"),
         ("ts IS NULL", "missing or invalid label_timestamp"),
+        # $window_end: the end of the arrival hour plus the clock-skew allowance.
+        ("ts >= $window_end", "label_timestamp after its arrival hour"),
     ]
     return StreamSpec(
         name="labels",
@@ -149,4 +191,5 @@ def label_stream(model: ModelConfig) -> StreamSpec:
         },
         select_columns=select_columns,
         reasons=reasons,
+        unique_ids=False,
     )

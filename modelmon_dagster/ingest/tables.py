@@ -42,7 +42,10 @@ def raw_predictions_table(model: ModelConfig) -> TableSchema:
         ("source_file_name", "VARCHAR"),
     )
     features = tuple((f.column, SQL_TYPES[f.type]) for f in model.features)
-    return TableSchema(f"{model.name}__raw_predictions", fixed + features)
+    # prediction_id is indexed: each hour's load looks its ids up in the other hours (repeats).
+    return TableSchema(
+        f"{model.name}__raw_predictions", fixed + features, indexed=("prediction_id",)
+    )
 
 
 def raw_labels_table(model: ModelConfig) -> TableSchema:
@@ -56,5 +59,8 @@ def raw_labels_table(model: ModelConfig) -> TableSchema:
             ("label_value", "DOUBLE PRECISION"),
             ("label_ts", "TIMESTAMP"),
             ("source_file_name", "VARCHAR"),
+            # Order of arrival within the hour (file, then line): the last tie-break of
+            # "latest label wins" after label_ts and partition_hour.
+            ("arrival_seq", "BIGINT"),
         ),
     )

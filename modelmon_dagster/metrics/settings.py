@@ -21,7 +21,8 @@ DEFAULT_CHARTED = (
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan: a NaN or infinite setting makes a chart that never fires.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class CusumSettings(_Frozen):

@@ -88,4 +88,5 @@ def combined(results: list[IngestResult]) -> IngestResult:
         quarantine_reasons=dict(sorted(reasons.items())),
         table=pa.table({}),
         prediction_days=tuple(days),
+        skipped_files=tuple(f for r in results for f in r.skipped_files),
     )

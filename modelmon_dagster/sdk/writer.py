@@ -106,6 +106,11 @@ class HourlyJsonlWriter:
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         # Validates the stream name now rather than on the first write.
         hour_folder(self.logs_root, stream, model_name, dt.datetime(2000, 1, 1))
+        # The open file's name is this writer's own (host, pid, random): two writers given the
+        # same writer_id never append to one file, nor to a file the other has closed.
+        self._instance = _sanitise_writer_id(
+            f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        )
         self._lock = threading.Lock()
         self._open: dict[dt.datetime, IO[str]] = {}
         self._newest: dt.datetime | None = None
@@ -169,12 +174,13 @@ class HourlyJsonlWriter:
 
     def _open_path(self, hour: dt.datetime) -> Path:
         folder = hour_folder(self.logs_root, self.stream, self.model_name, hour)
-        return folder / f".{self.writer_id}{OPEN_SUFFIX}"
+        return folder / f".{self.writer_id}.{self._instance}{OPEN_SUFFIX}"
 
     def _open_hour(self, hour: dt.datetime) -> IO[str]:
         path = self._open_path(hour)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("a", encoding="utf-8")
+        # "x": create, never reuse an existing file (it would be another writer's).
+        handle = path.open("x", encoding="utf-8")
         self._open[hour] = handle
         return handle
 
@@ -187,15 +193,23 @@ class HourlyJsonlWriter:
         handle.flush()
         os.fsync(handle.fileno())
         handle.close()
-        src = self._open_path(hour)
-        os.replace(src, self._free_final_path(src.parent))
+        self._publish(self._open_path(hour))
 
-    def _free_final_path(self, folder: Path) -> Path:
-        # A restarted writer with the same id may reopen an hour it already closed: never
-        # overwrite that earlier file, pick the next free "-n" name instead.
-        candidate = folder / f"{self.writer_id}{CLOSED_SUFFIX}"
+    def _publish(self, src: Path) -> Path:
+        """Give the closed file its final name, never overwriting a published file.
+
+        A restarted writer, or another writer with the same id, may publish the same hour:
+        ``os.link`` fails if the name exists (atomically, unlike a check then a rename), and the
+        next free ``-n`` name is tried.
+        """
         n = 0
-        while candidate.exists():
-            n += 1
-            candidate = folder / f"{self.writer_id}-{n}{CLOSED_SUFFIX}"
-        return candidate
+        while True:
+            suffix = f"-{n}" if n else ""
+            candidate = src.parent / f"{self.writer_id}{suffix}{CLOSED_SUFFIX}"
+            try:
+                os.link(src, candidate)
+            except FileExistsError:
+                n += 1
+                continue
+            os.unlink(src)
+            return candidate

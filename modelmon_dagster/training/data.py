@@ -36,7 +36,8 @@ labels_ranked as (
         label_value,
         label_ts,
         row_number() over (
-            partition by prediction_id order by label_ts desc, partition_hour desc
+            partition by prediction_id
+            order by label_ts desc, partition_hour desc, arrival_seq desc nulls last
         ) as label_rank
     from {labels}
     where partition_hour < :labels_until

@@ -14,7 +14,8 @@ labels_ranked as (
         prediction_id,
         label_text,
         row_number() over (
-            partition by prediction_id order by label_ts desc, partition_hour desc
+            partition by prediction_id
+            order by label_ts desc, partition_hour desc, arrival_seq desc nulls last
         ) as label_rank
     from {{ source('logs', 'raw_labels') }}
     where prediction_id in (select prediction_id from predictions)

@@ -18,7 +18,9 @@ from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_f
 
 
 def _read_reference(model: ModelConfig, spec: BaselineSpec, log_store: LogStoreResource, log):
-    path = log_store.resolve(spec.reference_predictions)
+    path = log_store.resolve(
+        spec.reference_predictions, f"{model.name} baseline.reference_predictions"
+    )
     if not path.exists():
         raise FileNotFoundError(
             f"{model.name} {spec.model_version}: reference predictions not found at {path} "
@@ -33,7 +35,9 @@ def _read_reference(model: ModelConfig, spec: BaselineSpec, log_store: LogStoreR
     labels = None
     digests = [file_digest(path)]
     if spec.reference_labels:
-        label_path = log_store.resolve(spec.reference_labels)
+        label_path = log_store.resolve(
+            spec.reference_labels, f"{model.name} baseline.reference_labels"
+        )
         if not label_path.exists():
             raise FileNotFoundError(f"{model.name}: reference labels not found at {label_path}")
         labels = parse_label_files([label_path], model).rows.to_pandas()

@@ -35,8 +35,16 @@ def ingest_metadata(result: IngestResult, hours: int) -> dict:
         "quarantined_fraction": dg.MetadataValue.float(round(result.quarantined_fraction, 6)),
         "quarantine_reasons": dg.MetadataValue.json(result.quarantine_reasons),
         "files_parsed_line_by_line": result.line_path_files,
+        "skipped_files": dg.MetadataValue.json(list(result.skipped_files)),
         "empty_hour": result.files == 0,
     }
+
+
+def warn_skipped(context, model: ModelConfig, results: list[IngestResult]) -> None:
+    """Say which entries of the log folders were not read (they are never ingested)."""
+    for result in results:
+        for entry in result.skipped_files:
+            context.log.warning(f"{model.name} {result.stream}: skipped {entry}")
 
 
 def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
@@ -121,6 +129,7 @@ def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
             empty = [r.hour for r in loaded if r.files == 0]
             if empty and len(periods) == 1:
                 context.log.warning(f"{model.name}: no closed prediction log files for {empty[0]}")
+            warn_skipped(context, model, loaded)
             metadata = ingest_metadata(combined(loaded), len(periods))
             metadata["empty_hours"] = len(empty)
             metadata["blocked"] = dg.MetadataValue.json(
@@ -130,6 +139,7 @@ def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
             recorder.flush()
         if labels_key in context.selected_asset_keys:
             results = [load_label_hour(wh, model, log_store.logs_root, p.start) for p in periods]
+            warn_skipped(context, model, results)
             total = combined(results)
             metadata = ingest_metadata(total, len(periods))
             metadata["prediction_days"] = dg.MetadataValue.json(list(total.prediction_days))
