@@ -71,3 +71,7 @@ def test_demo_runs_the_pipeline_over_the_hours_up_to_now(tmp_path, monkeypatch):
         warehouse.dispose()
     # the review of the month
     assert list((tmp_path / "data" / "reviews" / "fraud_detector").glob("*.html"))
+    # the health dashboard of the day so far, and the URL make dashboard serves it at
+    assert list((tmp_path / "data" / "dashboard").glob("*/fraud_detector.html"))
+    assert (tmp_path / "data" / "dashboard" / "index.html").exists()
+    assert "http://127.0.0.1:8050/index.html" in out
