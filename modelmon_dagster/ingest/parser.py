@@ -71,16 +71,21 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def _type_error_columns(spec: StreamSpec, line_path: bool) -> str:
-    """One boolean per feature: a value was present but not of the feature's type."""
+    """One boolean per feature and optional number: a value was present but of another type.
+
+    On the fast path every value read has its type (a mistyped one fails the read).
+    """
+    fields = [(f"features.{n}", f's.features."{n}"', f"te_{n}") for n in spec.feature_types]
+    fields += [(n, f"s.{n}", f"tn_{n}") for n in spec.optional_numbers]
     cols = []
-    for name in spec.feature_types:
+    for path, value, name in fields:
         if line_path:
             cols.append(
-                f"(coalesce(json_type(j, '$.features.{name}'), 'NULL') <> 'NULL' "
-                f'AND s.features."{name}" IS NULL) AS "te_{name}"'
+                f"(coalesce(json_type(j, '$.{path}'), 'NULL') <> 'NULL' "
+                f'AND {value} IS NULL) AS "{name}"'
             )
         else:
-            cols.append(f'false AS "te_{name}"')
+            cols.append(f'false AS "{name}"')
     return "".join(f", {c}" for c in cols)
 
 

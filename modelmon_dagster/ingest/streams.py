@@ -38,6 +38,8 @@ class StreamSpec:
     reasons: list[tuple[str, str]]  # (SQL condition that makes a line invalid, reason)
     feature_types: dict[str, str] = field(default_factory=dict)
     required_features: tuple[str, ...] = ()
+    # Optional top-level numbers: absent or null is fine, a value of another type is not.
+    optional_numbers: tuple[str, ...] = ()
 
     def read_json_columns(self) -> str:
         """The ``columns=`` argument of ``read_json`` for the fast path."""
@@ -86,9 +88,11 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
             "timestamp outside the partition hour",
         ),
         ("status IS NULL OR status NOT IN ('ok', 'error', 'timeout')", "invalid status"),
+        # Optional: a batch scorer has no latency (stored NULL; the latency check does not
+        # judge an hour without any). A present value must be a number >= 0.
         (
-            "latency_ms IS NULL OR latency_ms < 0 OR isinf(latency_ms)",
-            "missing or invalid latency_ms",
+            '"tn_latency_ms" OR latency_ms < 0 OR isinf(latency_ms)',
+            "invalid latency_ms",
         ),
         ("status = 'ok' AND prediction IS NULL", "missing prediction on an ok record"),
         (f"prediction IS NOT NULL AND NOT coalesce({prediction_ok}, false)", "invalid prediction"),
@@ -116,6 +120,7 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
         select_columns=select_columns,
         reasons=reasons,
         required_features=tuple(f.name for f in model.features if f.required),
+        optional_numbers=("latency_ms",),
     )
 
 
