@@ -199,6 +199,30 @@ def test_backfill_records_every_hours_and_days_checks(walkthrough):
     assert set(judged.status) <= {"passed", "failed"}  # 960 predictions a day, labelled
 
 
+def test_the_pre_label_estimate_uses_the_models_decision_threshold(walkthrough):
+    folder, _, _ = walkthrough
+    wh = Warehouse(f"duckdb:///{folder / 'data' / 'warehouse.duckdb'}")
+    try:
+        ref = wh.query_df(
+            "SELECT metric, value FROM baseline_performance WHERE segment_column = '__all__'"
+        ).set_index("metric")["value"]
+        day = wh.query_df(
+            "SELECT day_start, kind, metric, value FROM daily_performance "
+            "WHERE segment_column = '__all__' AND coverage = 1 "
+            "AND metric IN ('accuracy', 'roc_auc')"
+        ).pivot_table(index="day_start", columns=["kind", "metric"], values="value")
+    finally:
+        wh.dispose()
+    assert ref["decision_threshold"] == THRESHOLD
+    # on the reference, the estimate describes the deployed rule (score >= 0.65)
+    assert abs(ref["estimated_accuracy"] - ref["accuracy"]) < 0.015
+    assert abs(ref["estimated_roc_auc"] - ref["roc_auc"]) < 0.015
+    # fully labelled days: estimate and realised agree within sampling error (960 a day)
+    for metric in ("accuracy", "roc_auc"):
+        gap = (day[("estimated", metric)] - day[("realised", metric)]).abs()
+        assert len(gap) >= 1 and (gap < 0.05).all(), metric
+
+
 def test_status_shows_partitions_and_label_coverage(walkthrough):
     _, days, steps = walkthrough
     out = steps["status"]
