@@ -9,6 +9,7 @@ a decision threshold of 0.65), written in the documented record formats: ``model
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -16,35 +17,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 import modelmon_dagster
+from modelmon_dagster.config import parse_config
+from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
 from modelmon_dagster.warehouse import Warehouse
 
 PROJECT = Path(modelmon_dagster.__file__).resolve().parents[1]
 MODEL = "churn_scorer"
-THRESHOLD = 0.65
-CONFIG = f"""
-partitions:
-  start_date: "-5d"
-models:
-  - name: {MODEL}
-    task: binary_classification
-    classes: ["stay", "churn"]
-    positive_class: churn
-    decision_threshold: {THRESHOLD}
-    features:
-      - {{name: tenure_months, type: numeric}}
-      - {{name: monthly_spend, type: numeric}}
-      - {{name: support_calls, type: numeric}}
-      - {{name: plan, type: categorical}}
-      - {{name: region, type: categorical, required: false}}
-    segments: [plan]
-    label_delay: {{expected_hours: 12, max_hours: 48}}
-    baseline:
-      model_version: "2026.1"
-      reference_predictions: reference/{MODEL}/predictions.jsonl
-      reference_labels: reference/{MODEL}/labels.jsonl
-"""
+THRESHOLD = 0.65  # the README config's decision_threshold
+README = (PROJECT / "README.md").read_text()
+SECTION = README.split("\n## Monitor your own model\n")[1].split("\n## ")[0]
+
+
+def blocks(language: str) -> list[str]:
+    return [b.split("```")[0] for b in SECTION.split(f"```{language}\n")[1:]]
+
+
+# The walkthrough's own config, with a start date a few days back (the logs are recent).
+CONFIG = re.sub(r'start_date: "[^"]+"', 'start_date: "-5d"', blocks("yaml")[0])
 PLANS = ["basic", "plus", "pro"]
 REGIONS = ["north", "south", "east", "west"]
 
@@ -124,9 +116,13 @@ def write_data(data: Path, today: dt.date, rng: np.random.Generator) -> list[dt.
 
 def modelmon(folder: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    env |= {"DAGSTER_HOME": str(folder / "dagster_home"), "PYTHONPATH": str(PROJECT)}
-    for name in ("MODELMON_CONFIG", "MODELMON_DATA_DIR", "MODELMON_WAREHOUSE_URL"):
-        env.pop(name, None)
+    env.pop("MODELMON_WAREHOUSE_URL", None)
+    env |= {  # as the README's walkthrough exports them
+        "DAGSTER_HOME": str(folder / "dagster_home"),
+        "MODELMON_CONFIG": str(folder / "models.yaml"),
+        "MODELMON_DATA_DIR": str(folder / "data"),
+        "PYTHONPATH": str(PROJECT),
+    }
     return subprocess.run(
         [sys.executable, "-m", "modelmon_dagster.cli", *args],
         cwd=folder,
@@ -143,13 +139,12 @@ def walkthrough(tmp_path_factory):
     (folder / "models.yaml").write_text(CONFIG)
     today = dt.datetime.now(dt.UTC).date()
     days = write_data(folder / "data", today, np.random.default_rng(7))
-    common = ["--config", "models.yaml", "--data-dir", "data"]
     steps = {"init": modelmon(folder, "init")}
-    steps["validate"] = modelmon(folder, "validate", *common)
+    steps["validate"] = modelmon(folder, "validate")
     first, last = str(days[0]), str(days[-1])
-    steps["backfill"] = modelmon(folder, "backfill", MODEL, "--from", first, "--to", last, *common)
-    steps["status"] = modelmon(folder, "status", *common)
-    steps["again"] = modelmon(folder, "backfill", MODEL, "--from", first, "--to", last, *common)
+    steps["backfill"] = modelmon(folder, "backfill", MODEL, "--from", first, "--to", last)
+    steps["status"] = modelmon(folder, "status")
+    steps["again"] = modelmon(folder, "backfill", MODEL, "--from", first, "--to", last)
     return folder, days, steps
 
 
@@ -241,8 +236,8 @@ def test_a_second_backfill_resumes_with_nothing_left(walkthrough):
 
 
 def test_an_invalid_config_exits_2_with_the_reason(tmp_path):
-    (tmp_path / "models.yaml").write_text(CONFIG.replace("task: binary", "task: binaryy"))
-    out = modelmon(tmp_path, "validate", "--config", "models.yaml", "--data-dir", "data")
+    (tmp_path / "bad.yaml").write_text(CONFIG.replace("task: binary", "task: binaryy"))
+    out = modelmon(tmp_path, "validate", "--config", "bad.yaml", "--data-dir", "data")
     assert out.returncode == 2
     assert "unknown task 'binaryy_classification'" in out.stderr
 
@@ -251,3 +246,34 @@ def test_the_console_script_resolves_to_the_cli():
     scripts = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["scripts"]
     module, function = scripts["modelmon"].split(":")
     assert getattr(__import__(module, fromlist=[function]), function).__module__ == module
+
+
+def test_the_readme_examples_are_valid_records_of_its_config(tmp_path):
+    config = parse_config(yaml.safe_load(CONFIG))
+    model = config.model(MODEL)
+    assert model.decision_threshold == THRESHOLD
+    prediction, label = (json.loads(b) for b in blocks("json"))
+    hour = dt.datetime.fromisoformat(prediction["timestamp"][:13])
+    write_jsonl(tmp_path / "p.jsonl", [prediction])
+    write_jsonl(tmp_path / "l.jsonl", [label])
+    parsed = parse_prediction_files([tmp_path / "p.jsonl"], model, hour)
+    assert (parsed.rows.num_rows, parsed.quarantine.num_rows) == (1, 0)
+    assert parsed.rows.column("schema_errors").to_pylist() == [None]
+    labels = parse_label_files([tmp_path / "l.jsonl"], model)
+    assert (labels.rows.num_rows, labels.quarantine.num_rows) == (1, 0)
+
+
+def test_the_readme_explains_every_check_and_the_commands_the_test_runs():
+    inventory = json.loads((PROJECT / "tests" / "snapshots" / "inventory.json").read_text())
+    checks = {c.split(":")[1] for c in inventory["checks"]}
+    table = SECTION.split("| check | fails when | what to do |")[1]
+    explained = {
+        name
+        for line in table.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`(\w+)`", line.split("|")[1])
+    }
+    assert explained == checks
+    commands = blocks("bash")
+    for command in ("modelmon init", "modelmon validate", "modelmon backfill", "modelmon status"):
+        assert any(command in b for b in commands), command
