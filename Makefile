@@ -38,9 +38,10 @@ test: $(STAMP) postgres
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not e2e"
 
-## Dagster UI on http://127.0.0.1:3000 over the demo's instance and warehouse.
+## Dagster UI on http://127.0.0.1:3000 over the demo's instance and warehouse; Ctrl-C stops it
+## within seconds. `make ui LIVE=1` also writes live simulated traffic for the demo models.
 ui: $(STAMP)
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/python -m modelmon_dagster.ui $(if $(LIVE),--live)
 
 bench: $(STAMP) postgres
 	MODELMON_BENCH_POSTGRES_URL=$(PG_URL) $(BIN)/python bench/bench_ingest_aggregate.py

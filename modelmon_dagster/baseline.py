@@ -24,6 +24,12 @@ from modelmon_dagster.stats.binning import (
     quantile_bin_edges,
     top_k_categories,
 )
+from modelmon_dagster.stats.cbpe import (
+    DEFAULT_THRESHOLD,
+    derive_threshold,
+    expected_roc_auc,
+    predicted_positive_bins,
+)
 from modelmon_dagster.stats.drift import column_drift
 from modelmon_dagster.stats.performance import (
     expected_calibration_error,
@@ -932,6 +938,21 @@ def reference_nulls(
     )
 
 
+def reference_threshold(model: ModelConfig, frame: pd.DataFrame) -> float:
+    """A binary model's decision threshold, as the pre-label estimate applies it.
+
+    The config's ``decision_threshold``; else the one the reference's logged predictions and
+    scores follow (:func:`derive_threshold`); else 0.5.
+    """
+    if model.decision_threshold is not None:
+        return model.decision_threshold
+    ok = frame[(frame["status"] == "ok") & frame["score"].notna()]
+    derived = derive_threshold(
+        ok["score"].to_numpy(dtype=float), (ok["prediction_label"] == model.positive_class)
+    )
+    return DEFAULT_THRESHOLD if derived is None else derived
+
+
 def performance_rows(
     model: ModelConfig, baseline_id: str, version: str, frame: pd.DataFrame, calibration
 ) -> list[dict]:
@@ -964,14 +985,17 @@ def performance_rows(
             truth = (rows[label_col] == model.positive_class).to_numpy(dtype=float)
             n, sums, hits = reliability_table(rows["score"].to_numpy(dtype=float), truth)
             values["ece"] = expected_calibration_error(n, sums, hits)
+        if seg_col == "__all__" and binary:
+            threshold = reference_threshold(model, frame)
+            values["decision_threshold"] = threshold
         if seg_col == "__all__" and binary and calibration.num_rows:
             cal = calibration.to_pandas().set_index("score_bin")["calibrated_p"]
-            bins = np.minimum((frame["score"].dropna() * 100).astype(int), 99)
-            counts = bins.value_counts().reindex(range(100), fill_value=0)
-            estimate = expected_confusion(
-                counts, cal.reindex(range(100)).to_numpy(), np.arange(100) >= 50
-            )
+            cal = cal.reindex(range(SCORE_BINS)).to_numpy()
+            bins = np.minimum((frame["score"].dropna() * SCORE_BINS).astype(int), SCORE_BINS - 1)
+            counts = bins.value_counts().reindex(range(SCORE_BINS), fill_value=0)
+            estimate = expected_confusion(counts, cal, predicted_positive_bins(threshold))
             values |= {f"estimated_{k}": v for k, v in estimate.items()}
+            values["estimated_roc_auc"] = expected_roc_auc(counts, cal)
         out += [
             {
                 "model_name": model.name,

@@ -196,6 +196,9 @@ class ModelConfig:
     business_rules: tuple[BusinessRule, ...] = ()
     classes: tuple[str, ...] = ()
     positive_class: str | None = None
+    # Binary models: the score at or above which the model predicts the positive class. None:
+    # derived from the logged predictions and scores (0.5 when they cannot say).
+    decision_threshold: float | None = None
     segments: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
@@ -403,6 +406,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             "features",
             "classes",
             "positive_class",
+            "decision_threshold",
             "segments",
             "label_delay",
             "baseline",
@@ -450,6 +454,15 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
             positive = str(positive)
     elif classes or positive is not None:
         raise ConfigError(f"{where}: regression models take no classes or positive_class")
+    threshold = raw.get("decision_threshold")
+    if threshold is not None:
+        if task is not Task.BINARY_CLASSIFICATION:
+            raise ConfigError(f"{where}.decision_threshold: only for binary_classification")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise ConfigError(f"{where}.decision_threshold: expected a number in (0, 1)")
+        if not 0 < threshold < 1:
+            raise ConfigError(f"{where}.decision_threshold: expected a number in (0, 1)")
+        threshold = float(threshold)
 
     segments = tuple(raw.get("segments", []) or [])
     repeated = sorted({s for s in segments if segments.count(s) > 1})
@@ -513,6 +526,7 @@ def _parse_model(raw: Any, where: str) -> ModelConfig:
         features=features,
         classes=classes,
         positive_class=positive,
+        decision_threshold=threshold,
         segments=segments,
         label_delay=delay,
         baseline=baseline,

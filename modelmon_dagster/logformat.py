@@ -20,6 +20,12 @@ Prediction record (one JSON object per line)::
      "latency_ms": 12.3, "status": "ok", "error_type": null,
      "host": {"cpu_pct": 41.0, "memory_mb": 812.0, "gpu_pct": null}}
 
+Required: ``prediction_id``, ``model_name``, ``model_version``, ``timestamp``, ``status``, the
+``prediction`` of an ok record and, for classifiers, its ``score``; features per the config
+(``required: false`` ones may be absent). Optional: ``latency_ms`` (a batch scorer has none:
+stored NULL, the latency check does not judge hours without any), ``probabilities``,
+``error_type``, ``host``.
+
 Label record::
 
     {"prediction_id": "3f2a...", "model_name": "fraud_detector", "label": "0",

@@ -16,6 +16,7 @@ from scipy import stats
 
 from modelmon_dagster.checks import CheckOutcome
 from modelmon_dagster.config import ModelConfig, Task
+from modelmon_dagster.stats.cbpe import DEFAULT_THRESHOLD, expected_roc_auc, predicted_positive_bins
 from modelmon_dagster.stats.drift import benjamini_hochberg
 from modelmon_dagster.stats.performance import (
     auc_from_histograms,
@@ -101,8 +102,14 @@ def realised_metrics(model: ModelConfig, c: pd.Series) -> dict[str, tuple]:
     return out
 
 
-def _histogram_metrics(model: ModelConfig, hist: pd.DataFrame, calibration: pd.DataFrame):
-    """ROC AUC and ECE from labelled scores; the CBPE estimate from all scores."""
+def _histogram_metrics(
+    model: ModelConfig, hist: pd.DataFrame, calibration: pd.DataFrame, threshold: float
+):
+    """ROC AUC and ECE from labelled scores; the CBPE estimate from all scores.
+
+    The estimate's confusion matrix predicts positive from ``threshold`` on the score (the
+    model's decision threshold); its ROC AUC needs no threshold.
+    """
     realised, estimated = {}, {}
     if model.task is not Task.BINARY_CLASSIFICATION or hist.empty:
         return realised, estimated
@@ -125,11 +132,26 @@ def _histogram_metrics(model: ModelConfig, hist: pd.DataFrame, calibration: pd.D
         realised["ece"] = (expected_calibration_error(n10, s10, p10), math.nan, math.nan)
     if not calibration.empty:
         total = wide.sum(axis=1)
-        cal = calibration.set_index("score_bin")["calibrated_p"].reindex(range(100))
-        # The decision threshold is 0.5 on the score (the demo models' rule).
-        estimate = expected_confusion(total, cal.to_numpy(), np.arange(100) >= 50)
+        cal = calibration.set_index("score_bin")["calibrated_p"].reindex(range(100)).to_numpy()
+        estimate = expected_confusion(total, cal, predicted_positive_bins(threshold))
+        estimate["roc_auc"] = expected_roc_auc(total, cal)
         estimated = {k: (v, math.nan, math.nan) for k, v in estimate.items()}
     return realised, estimated
+
+
+def decision_threshold(warehouse: Warehouse, model: ModelConfig, baseline_id: str | None) -> float:
+    """The config's ``decision_threshold``, else the one the baseline derived, else 0.5."""
+    if model.decision_threshold is not None:
+        return model.decision_threshold
+    if baseline_id and warehouse.table_exists("baseline_performance"):
+        value = warehouse.scalar(
+            "SELECT max(value) FROM baseline_performance WHERE model_name = :m "
+            "AND baseline_id = :b AND metric = 'decision_threshold' AND segment_column = :all",
+            {"m": model.name, "b": baseline_id, "all": ALL},
+        )
+        if value is not None and not math.isnan(value):
+            return float(value)
+    return DEFAULT_THRESHOLD
 
 
 def reliability_rows(hist: pd.DataFrame) -> list[dict]:
@@ -187,6 +209,11 @@ def compute_performance(
             "WHERE model_name = :m AND baseline_id = :b",
             {"m": model.name, "b": baseline_id},
         )
+    threshold = (
+        decision_threshold(warehouse, model, baseline_id)
+        if model.task is Task.BINARY_CLASSIFICATION
+        else DEFAULT_THRESHOLD
+    )
     confusion = pd.DataFrame()
     if model.task is Task.MULTICLASS_CLASSIFICATION and warehouse.table_exists(
         "daily_confusion_counts"
@@ -212,7 +239,7 @@ def compute_performance(
         metrics = {"realised": realised_metrics(model, c)}
         if c["segment_column"] == ALL:
             day_hist = hist[hist["day_start"] == c["day_start"]] if not hist.empty else hist
-            extra, estimated = _histogram_metrics(model, day_hist, calibration)
+            extra, estimated = _histogram_metrics(model, day_hist, calibration, threshold)
             metrics["realised"] |= extra
             metrics["estimated"] = estimated
             if not confusion.empty:
@@ -373,6 +400,11 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
                 f"{metric} {meta[metric]['value']:.3f} vs baseline {meta[metric]['baseline']:.3f}"
             )
             worst = "ERROR" if "ERROR" in (severity, worst) else "WARN"
+    if kind == "estimated" and "estimated_roc_auc" in day:  # shown, not judged
+        meta["estimated_roc_auc"] = {
+            "value": round(day["estimated_roc_auc"], 4),
+            "baseline": round(ref.get("estimated_roc_auc", math.nan), 4),
+        }
     unjudged = f" (not compared: {', '.join(missing)})" if missing else ""
     if not findings:
         return CheckOutcome(

@@ -144,7 +144,7 @@ def test_schema_failure_blocks_the_broken_column_only(ready, settings, fraud, de
 
 def test_one_models_broken_hour_never_fails_the_others(ready, settings, fraud, demand):
     pipeline, wh = ready
-    write_broken_hour(settings.logs_root, fraud, HOUR, 800, 0.9, lambda r: r.pop("latency_ms"))
+    write_broken_hour(settings.logs_root, fraud, HOUR, 800, 0.9, lambda r: r.pop("status"))
     write_hour(settings.logs_root, demand, HOUR, 300)
     result = pipeline.hour(HOUR)  # one run per model
     assert result.success

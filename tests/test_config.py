@@ -83,6 +83,12 @@ def test_a_start_date_that_is_neither_is_rejected(raw):
         (lambda r: r["models"][0]["baseline"].update(numeric_bins=1), "numeric_bins"),
         (lambda r: r["partitions"].update(start_date="16/11/2026"), "is not a YYYY-MM-DD date"),
         (lambda r: r["models"][0].pop("baseline"), "missing required key 'baseline'"),
+        (lambda r: r["models"][0].update(decision_threshold=1.2), "expected a number in (0, 1)"),
+        (lambda r: r["models"][0].update(decision_threshold="0.6"), "expected a number in (0, 1)"),
+        (
+            lambda r: r["models"][1].update(decision_threshold=0.5),
+            "decision_threshold: only for binary_classification",
+        ),
     ],
 )
 def test_invalid_configs_are_rejected_with_a_clear_message(change, message):

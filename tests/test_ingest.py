@@ -85,8 +85,8 @@ def broken(model, i, **changes):
             "timestamp outside the partition hour",
         ),
         (lambda m: broken(m, 5, status="maybe"), "invalid status"),
-        (lambda m: broken(m, 6, latency_ms="slow"), "missing or invalid latency_ms"),
-        (lambda m: broken(m, 7, latency_ms=-1), "missing or invalid latency_ms"),
+        (lambda m: broken(m, 6, latency_ms="slow"), "invalid latency_ms"),
+        (lambda m: broken(m, 7, latency_ms=-1), "invalid latency_ms"),
         (lambda m: broken(m, 8, prediction=None), "missing prediction on an ok record"),
         (lambda m: broken(m, 9, prediction="7"), "invalid prediction"),
         (lambda m: broken(m, 10, score=1.5), "score outside [0, 1]"),
@@ -118,6 +118,21 @@ def test_feature_problems_keep_the_record_and_are_listed(tmp_path, fraud):
     row = batch.rows.to_pylist()[0]
     assert row["f_amount"] is None
     assert row["schema_errors"] == "amount:type,merchant_category:missing,country:missing"
+
+
+@pytest.mark.parametrize("bad_line", [False, True])  # fast path, and the line-by-line path
+def test_latency_is_optional_and_stored_null(tmp_path, fraud, bad_line):
+    # A batch scorer logs no latency: such records were quarantined ("missing or invalid
+    # latency_ms") until latency became optional (issue #12).
+    recs = records(fraud, 4)
+    recs[0].pop("latency_ms")
+    recs[1]["latency_ms"] = None
+    lines = [json.dumps(r) for r in recs] + (["{bad"] if bad_line else [])
+    batch = parse_prediction_files([write_lines(tmp_path / "a.jsonl", lines)], fraud, HOUR)
+    assert batch.rows.num_rows == 4
+    assert batch.quarantine.num_rows == int(bad_line)
+    latency = batch.rows.column("latency_ms").to_pylist()
+    assert latency[:2] == [None, None] and latency[2] == pytest.approx(recs[2]["latency_ms"])
 
 
 def test_both_parsing_paths_give_identical_rows(tmp_path, fraud):

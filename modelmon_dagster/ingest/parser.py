@@ -71,17 +71,23 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def _type_error_columns(spec: StreamSpec, line_path: bool) -> str:
-    """One boolean per feature: a value was present but not of the feature's type."""
+    """One boolean per feature and optional number: a value was present but of another type.
+
+    On the fast path every value read has its type (a mistyped one fails the read).
+    """
+    fields = [(f"features.{n}", f's.features."{n}"', f"te_{n}") for n in spec.feature_types]
+    fields += [(n, f"s.{n}", f"tn_{n}") for n in spec.optional_numbers]
     cols = []
-    for name, type_ in spec.feature_types.items():
+    for path, value, name in fields:
         if line_path:
             cols.append(
-                f"(coalesce(json_type(j, '$.features.{name}'), 'NULL') <> 'NULL' "
-                f'AND s.features."{name}" IS NULL) AS "te_{name}"'
+                f"(coalesce(json_type(j, '$.{path}'), 'NULL') <> 'NULL' "
+                f'AND {value} IS NULL) AS "{name}"'
             )
         else:
-            cols.append(f'false AS "te_{name}"')
-        # NaN and infinities are stored as NULL and listed as the feature's schema error.
+            cols.append(f'false AS "{name}"')
+    # NaN and infinities are stored as NULL and listed as the feature's schema error.
+    for name, type_ in spec.feature_types.items():
         nonfinite = f'NOT isfinite(s.features."{name}")' if type_ == "DOUBLE" else "false"
         cols.append(f'coalesce({nonfinite}, false) AS "nf_{name}"')
     return "".join(f", {c}" for c in cols)

@@ -41,6 +41,8 @@ class StreamSpec:
     # Predictions: a repeated id is quarantined. Labels: corrections may repeat an id; all are
     # kept and the latest wins downstream.
     unique_ids: bool = True
+    # Optional top-level numbers: absent or null is fine, a value of another type is not.
+    optional_numbers: tuple[str, ...] = ()
 
     def read_json_columns(self) -> str:
         """The ``columns=`` argument of ``read_json`` for the fast path."""
@@ -120,7 +122,9 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
         ),
         ("status IS NULL OR status NOT IN ('ok', 'error', 'timeout')", "invalid status"),
         ("NOT isfinite(latency_ms)", "non-finite latency_ms"),
-        ("latency_ms IS NULL OR latency_ms < 0", "missing or invalid latency_ms"),
+        # Optional: a batch scorer has no latency (stored NULL; the latency check does not
+        # judge an hour without any). A present value must be a number >= 0.
+        ('"tn_latency_ms" OR latency_ms < 0', "invalid latency_ms"),
         ("status = 'ok' AND prediction IS NULL", "missing prediction on an ok record"),
         (f"prediction IS NOT NULL AND NOT coalesce({prediction_ok}, false)", "invalid prediction"),
         ("NOT isfinite(score)", "non-finite score"),
@@ -152,6 +156,7 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
         select_columns=select_columns,
         reasons=reasons,
         required_features=tuple(f.name for f in model.features if f.required),
+        optional_numbers=("latency_ms",),
     )
 
 

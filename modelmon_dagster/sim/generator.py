@@ -631,6 +631,7 @@ def simulate(
     scenarios: list | None = None,
     reference_size: int = 20000,
     serving: Mapping[str, ServingPlan] | None = None,
+    hours: int | None = None,
 ) -> SimulationSummary:
     """Simulate ``days`` days of prediction and label logs of every model in ``config``.
 
@@ -677,6 +678,9 @@ def simulate(
     serving : mapping of str to ServingPlan, optional
         Per model, the champion over time (overrides the published plans; a model left out
         serves its baseline version).
+    hours : int, optional
+        Simulate this many hours instead of ``days`` whole days (the live simulator: the hours
+        up to the current one, labels arriving before its end).
 
     Returns
     -------
@@ -693,6 +697,9 @@ def simulate(
         raise ValueError(f"start {start} is not on a whole hour")
     if days < 1:
         raise ValueError("days must be at least 1")
+    hours = days * 24 if hours is None else hours
+    if hours < 1:
+        raise ValueError("hours must be at least 1")
     if seed < 0:
         raise ValueError("seed must not be negative")
     if reference_size < 0:
@@ -712,14 +719,12 @@ def simulate(
         _check_scenarios(process, model, mine)
         plans.append((process, model, server, mine))
     results = tuple(
-        _simulate_model(
-            process, model, server, mine, data_dir, start, days * 24, seed, reference_size
-        )
+        _simulate_model(process, model, server, mine, data_dir, start, hours, seed, reference_size)
         for process, model, server, mine in plans
     )
     return SimulationSummary(
         start=start,
-        end=start + dt.timedelta(days=days),
+        end=start + dt.timedelta(hours=hours),
         seed=seed,
         data_dir=data_dir,
         models=results,
