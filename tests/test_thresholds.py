@@ -83,8 +83,8 @@ def test_threshold_values_are_validated():
         Thresholds(adaptive_floor_sigmas=0.0)
     )
     for bad, message in [
-        ({"adaptive_floor_sigmas": -1}, "expected a number >= 0"),
-        ({"null_rate_warn": 0}, "expected a positive number"),
+        ({"adaptive_floor_sigmas": -1}, "expected a finite number >= 0"),
+        ({"null_rate_warn": 0}, "expected a finite positive number"),
         ({"null_rate_warn": 0.1, "null_rate_error": 0.05}, "null_rate_warn must not exceed"),
     ]:
         with pytest.raises(ConfigError, match=message):
