@@ -90,12 +90,14 @@ def test_the_daemon_ticks_the_sensor_and_the_rollback_runs(tmp_path, monkeypatch
         pipeline.backfill("hourly", day0, day0 + dt.timedelta(hours=23))
         assert _rollback_runs(instance) == []
 
+        # Output to a file: an unread pipe fills up and stalls the daemon and its runs.
+        output = (tmp_path / "daemon.log").open("w")
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
             cwd=PROJECT_ROOT,
             env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
@@ -106,7 +108,7 @@ def test_the_daemon_ticks_the_sensor_and_the_rollback_runs(tmp_path, monkeypatch
                 if records and records[0].dagster_run.is_finished:
                     run = records[0].dagster_run
                     break
-                assert daemon.poll() is None, daemon.stderr.read().decode()[-3000:]
+                assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
                 time.sleep(2)
         finally:
             os.killpg(daemon.pid, signal.SIGTERM)
@@ -115,8 +117,10 @@ def test_the_daemon_ticks_the_sensor_and_the_rollback_runs(tmp_path, monkeypatch
             except subprocess.TimeoutExpired:
                 os.killpg(daemon.pid, signal.SIGKILL)
                 daemon.wait()
+            output.close()
 
-        assert run is not None, f"no finished {ROLLBACK_JOB} run within {DEADLINE} s"
+        log = (tmp_path / "daemon.log").read_text()[-3000:]
+        assert run is not None, f"no finished {ROLLBACK_JOB} run within {DEADLINE} s:\n{log}"
         assert run.status == dg.DagsterRunStatus.SUCCESS
         assert run.tags["dagster/sensor_name"] == "remediation_policy"
         assert run.tags["modelmon/rule"] == "bad_deploy_rollback"
