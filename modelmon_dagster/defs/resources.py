@@ -41,6 +41,7 @@ class Settings:
     data_dir: Path
     warehouse_url: str
     mlflow_registry: bool = False  # MODELMON_MLFLOW_REGISTRY_URI is set
+    warehouse_url_from_env: bool = False  # MODELMON_WAREHOUSE_URL is set
 
     @property
     def logs_root(self) -> Path:
@@ -59,6 +60,7 @@ class Settings:
             data_dir=data_dir,
             warehouse_url=url,
             mlflow_registry=bool(env.get("MODELMON_MLFLOW_REGISTRY_URI")),
+            warehouse_url_from_env=bool(env.get("MODELMON_WAREHOUSE_URL")),
         )
 
 
@@ -144,7 +146,13 @@ class LogStoreResource(dg.ConfigurableResource):
 def build_resources(settings: Settings) -> dict:
     """Resource instances for a set of settings."""
     return {
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        # Through EnvVar when set, so the UI and run records show the variable's name, not a URL
+        # that may carry a password.
+        "warehouse": WarehouseResource(
+            url=dg.EnvVar("MODELMON_WAREHOUSE_URL")
+            if settings.warehouse_url_from_env
+            else settings.warehouse_url
+        ),
         "log_store": LogStoreResource(data_dir=str(settings.data_dir)),
         "clock": ClockResource(),
         "registry": RegistryResource(

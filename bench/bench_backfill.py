@@ -1,0 +1,196 @@
+"""Benchmark: a backfill of the demo models through Dagster's services, serial vs parallel.
+
+Usage: ``python bench/bench_backfill.py [--days N] [--modes duckdb,postgres]``
+
+For each mode the demo config's models are simulated over ``--days`` days (not timed), then
+``dagster dev`` (webserver, daemon, code server) starts on the mode's instance and the baseline
+runs (not timed). Timed: one run per model and day over the day's 24 hours (ranged), all
+submitted at once over GraphQL, then one ranged daily run per model, until every run ends.
+
+* ``duckdb``: the embedded instance (``dagster_home/dagster.yaml``: SQLite, the warehouse pool
+  limited to 1 step, since DuckDB takes one writing process) and a DuckDB warehouse file;
+* ``postgres``: the production instance (``deploy/dagster.postgres.yaml``: runs queued, up to 4
+  at once, 4 warehouse steps at once) on a fresh database, the warehouse a schema of it.
+
+Both modes launch the same runs the same way; only the instance file (its pool limit) and the
+warehouse differ. Row counts of every warehouse table are compared between the modes.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+from modelmon_dagster.config import load_config
+from modelmon_dagster.defs.jobs import BASELINE_JOB, job_name
+from modelmon_dagster.defs.resources import PROJECT_ROOT
+from modelmon_dagster.service import DagsterDev
+from modelmon_dagster.sim import simulate
+
+PG_URL = os.environ.get(
+    "MODELMON_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+HOUR_KEY = "%Y-%m-%d-%H:%M"
+INSTANCE_FILES = {
+    "duckdb": PROJECT_ROOT / "dagster_home" / "dagster.yaml",
+    "postgres": PROJECT_ROOT / "deploy" / "dagster.postgres.yaml",
+}
+
+
+def _range(first: str, last: str) -> dict[str, str]:
+    return {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last,
+    }
+
+
+def _postgres_database() -> sa.URL:
+    name = f"modelmon_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = sa.make_url(PG_URL).set(database=name)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE SCHEMA warehouse"))
+    engine.dispose()
+    return url
+
+
+def _drop_database(url: sa.URL) -> None:
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _environment(mode: str, work: Path, config_path: Path, pg: sa.URL | None) -> dict:
+    home = work / "dagster_home"
+    home.mkdir()
+    shutil.copy(INSTANCE_FILES[mode], home / "dagster.yaml")
+    env = {
+        "DAGSTER_HOME": str(home),
+        "MODELMON_CONFIG": str(config_path),
+        "MODELMON_DATA_DIR": str(work / "data"),
+    }
+    if pg is None:
+        env["MODELMON_WAREHOUSE_URL"] = f"duckdb:///{work / 'data' / 'warehouse.duckdb'}"
+        return env
+    warehouse = pg.set(query={"options": "-csearch_path=warehouse"})
+    env["MODELMON_WAREHOUSE_URL"] = warehouse.render_as_string(hide_password=False)
+    return env | {
+        "DAGSTER_PG_HOST": pg.host,
+        "DAGSTER_PG_PORT": str(pg.port or 5432),
+        "DAGSTER_PG_DB": pg.database,
+        "DAGSTER_PG_USERNAME": pg.username,
+        "DAGSTER_PG_PASSWORD": pg.password or "",
+    }
+
+
+def _row_counts(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = sa.inspect(conn).get_table_names()
+            return {
+                n: conn.execute(sa.text(f'select count(*) from "{n}"')).scalar_one()
+                for n in sorted(names)
+            }
+    finally:
+        engine.dispose()
+
+
+def _wait_all(dev: DagsterDev, run_ids: list[str]) -> list[dict]:
+    runs = dev.wait_finished(run_ids, timeout=3600)
+    failed = [r for r in runs if r["status"] != "SUCCESS"]
+    if failed:
+        raise RuntimeError(f"runs failed: {failed}")
+    return runs
+
+
+def run_mode(mode: str, days: int, work: Path) -> dict:
+    """One backfill in ``mode``; timings and the warehouse's row counts."""
+    first_day = dt.date.today() - dt.timedelta(days=days + 1)
+    start = dt.datetime.combine(first_day, dt.time())
+    raw = yaml.safe_load((PROJECT_ROOT / "config" / "models.yaml").read_text())
+    raw["partitions"]["start_date"] = first_day.isoformat()
+    config_path = work / "models.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    config = load_config(config_path)
+    simulate(config, work / "data", start, days, seed=11)
+    pg = _postgres_database() if mode == "postgres" else None
+    env = _environment(mode, work, config_path, pg)
+    try:
+        with DagsterDev(env) as dev:
+            _wait_all(dev, [dev.launch(BASELINE_JOB, {})])
+            began = time.perf_counter()
+            hourly = []
+            for model in config.models:
+                for d in range(days):
+                    day = start + dt.timedelta(days=d)
+                    last = day + dt.timedelta(hours=23)
+                    tags = _range(day.strftime(HOUR_KEY), last.strftime(HOUR_KEY))
+                    hourly.append(dev.launch(job_name(model.name, "hourly", backfill=True), tags))
+            _wait_all(dev, hourly)
+            hourly_s = time.perf_counter() - began
+            last_day = start + dt.timedelta(days=days - 1)
+            tags = _range(start.strftime("%Y-%m-%d"), last_day.strftime("%Y-%m-%d"))
+            daily = [
+                dev.launch(job_name(m.name, "daily", backfill=True), tags) for m in config.models
+            ]
+            _wait_all(dev, daily)
+            total_s = time.perf_counter() - began
+        counts = _row_counts(env["MODELMON_WAREHOUSE_URL"])
+    finally:
+        if pg is not None:
+            _drop_database(pg)
+    return {
+        "mode": mode,
+        "days": days,
+        "models": len(config.models),
+        "runs": len(hourly) + len(daily),
+        "hourly_s": round(hourly_s, 1),
+        "total_s": round(total_s, 1),
+        "row_counts": counts,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=2)
+    parser.add_argument("--modes", default="duckdb,postgres")
+    args = parser.parse_args(argv)
+    results = []
+    for mode in args.modes.split(","):
+        load = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory(prefix=f"bench_backfill_{mode}_") as tmp:
+            result = run_mode(mode, args.days, Path(tmp))
+        result["load_before"] = round(load, 1)
+        results.append(result)
+        print(json.dumps({k: v for k, v in result.items() if k != "row_counts"}), flush=True)
+    if len(results) == 2:
+        a, b = results
+        same = a["row_counts"] == b["row_counts"]
+        print(f"row counts equal: {same}; serial/parallel = {a['total_s'] / b['total_s']:.2f}")
+        if not same:
+            print(json.dumps({"duckdb": a["row_counts"], "postgres": b["row_counts"]}, indent=1))
+    out = PROJECT_ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M")
+    payload = {"cpus": os.cpu_count(), "machine": platform.machine(), "results": results}
+    (out / f"backfill_{stamp}.json").write_text(json.dumps(payload, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
