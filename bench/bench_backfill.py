@@ -1,19 +1,20 @@
 """Benchmark: a backfill of the demo models through Dagster's services, serial vs parallel.
 
-Usage: ``python bench/bench_backfill.py [--days N] [--modes duckdb,postgres]``
+Usage: ``python bench/bench_backfill.py [--days N] [--modes serial,parallel]``
 
 For each mode the demo config's models are simulated over ``--days`` days (not timed), then
 ``dagster dev`` (webserver, daemon, code server) starts on the mode's instance and the baseline
 runs (not timed). Timed: one run per model and day over the day's 24 hours (ranged), all
 submitted at once over GraphQL, then one ranged daily run per model, until every run ends.
 
-* ``duckdb``: the embedded instance (``dagster_home/dagster.yaml``: SQLite, the warehouse pool
-  limited to 1 step, since DuckDB takes one writing process) and a DuckDB warehouse file;
-* ``postgres``: the production instance (``deploy/dagster.postgres.yaml``: runs queued, up to 4
-  at once, 4 warehouse steps at once) on a fresh database, the warehouse a schema of it.
+* ``parallel``: the production instance as shipped (``deploy/dagster.postgres.yaml``: runs
+  queued, up to 4 at once, 4 warehouse steps at once);
+* ``serial``: the same file with one run and one warehouse step at a time (DuckDB's
+  single-writer rule, as ``dagster_home/dagster.yaml`` sets it).
 
-Both modes launch the same runs the same way; only the instance file (its pool limit) and the
-warehouse differ. Row counts of every warehouse table are compared between the modes.
+Both on a fresh PostgreSQL database (instance) with the warehouse in a schema of it; both launch
+the same runs the same way, only the limits differ. Row counts of every warehouse table and the
+warehouse's size on disk are compared between the modes.
 """
 
 import argparse
@@ -21,7 +22,6 @@ import datetime as dt
 import json
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -41,10 +41,7 @@ PG_URL = os.environ.get(
     "MODELMON_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 HOUR_KEY = "%Y-%m-%d-%H:%M"
-INSTANCE_FILES = {
-    "duckdb": PROJECT_ROOT / "dagster_home" / "dagster.yaml",
-    "postgres": PROJECT_ROOT / "deploy" / "dagster.postgres.yaml",
-}
+INSTANCE_FILE = PROJECT_ROOT / "deploy" / "dagster.postgres.yaml"
 
 
 def _range(first: str, last: str) -> dict[str, str]:
@@ -75,18 +72,23 @@ def _drop_database(url: sa.URL) -> None:
     admin.dispose()
 
 
-def _environment(mode: str, work: Path, config_path: Path, pg: sa.URL | None) -> dict:
+def _instance_file(mode: str) -> str:
+    instance = yaml.safe_load(INSTANCE_FILE.read_text())
+    if mode == "serial":
+        instance["concurrency"]["runs"]["max_concurrent_runs"] = 1
+        instance["concurrency"]["pools"]["default_limit"] = 1
+    return yaml.safe_dump(instance)
+
+
+def _environment(mode: str, work: Path, config_path: Path, pg: sa.URL) -> dict:
     home = work / "dagster_home"
     home.mkdir()
-    shutil.copy(INSTANCE_FILES[mode], home / "dagster.yaml")
+    (home / "dagster.yaml").write_text(_instance_file(mode))
     env = {
         "DAGSTER_HOME": str(home),
         "MODELMON_CONFIG": str(config_path),
         "MODELMON_DATA_DIR": str(work / "data"),
     }
-    if pg is None:
-        env["MODELMON_WAREHOUSE_URL"] = f"duckdb:///{work / 'data' / 'warehouse.duckdb'}"
-        return env
     warehouse = pg.set(query={"options": "-csearch_path=warehouse"})
     env["MODELMON_WAREHOUSE_URL"] = warehouse.render_as_string(hide_password=False)
     return env | {
@@ -111,6 +113,24 @@ def _row_counts(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+def _warehouse_bytes(url: str) -> int:
+    """On-disk size of the warehouse: the DuckDB file, or the PostgreSQL schema's relations."""
+    if url.startswith("duckdb:///"):
+        return Path(url.removeprefix("duckdb:///")).stat().st_size
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    "select coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class c "
+                    "join pg_namespace n on n.oid = c.relnamespace "
+                    "where n.nspname = current_schema() and c.relkind = 'r'"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
 def _wait_all(dev: DagsterDev, run_ids: list[str]) -> list[dict]:
     runs = dev.wait_finished(run_ids, timeout=3600)
     failed = [r for r in runs if r["status"] != "SUCCESS"]
@@ -129,7 +149,7 @@ def run_mode(mode: str, days: int, work: Path) -> dict:
     config_path.write_text(yaml.safe_dump(raw))
     config = load_config(config_path)
     simulate(config, work / "data", start, days, seed=11)
-    pg = _postgres_database() if mode == "postgres" else None
+    pg = _postgres_database()
     env = _environment(mode, work, config_path, pg)
     try:
         with DagsterDev(env) as dev:
@@ -152,9 +172,9 @@ def run_mode(mode: str, days: int, work: Path) -> dict:
             _wait_all(dev, daily)
             total_s = time.perf_counter() - began
         counts = _row_counts(env["MODELMON_WAREHOUSE_URL"])
+        size = _warehouse_bytes(env["MODELMON_WAREHOUSE_URL"])
     finally:
-        if pg is not None:
-            _drop_database(pg)
+        _drop_database(pg)
     return {
         "mode": mode,
         "days": days,
@@ -162,6 +182,8 @@ def run_mode(mode: str, days: int, work: Path) -> dict:
         "runs": len(hourly) + len(daily),
         "hourly_s": round(hourly_s, 1),
         "total_s": round(total_s, 1),
+        "warehouse_mb": round(size / 1e6, 1),
+        "raw_prediction_rows": sum(v for k, v in counts.items() if k.endswith("__raw_predictions")),
         "row_counts": counts,
     }
 
@@ -169,7 +191,7 @@ def run_mode(mode: str, days: int, work: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=2)
-    parser.add_argument("--modes", default="duckdb,postgres")
+    parser.add_argument("--modes", default="serial,parallel")
     args = parser.parse_args(argv)
     results = []
     for mode in args.modes.split(","):
@@ -184,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         same = a["row_counts"] == b["row_counts"]
         print(f"row counts equal: {same}; serial/parallel = {a['total_s'] / b['total_s']:.2f}")
         if not same:
-            print(json.dumps({"duckdb": a["row_counts"], "postgres": b["row_counts"]}, indent=1))
+            print(json.dumps({a["mode"]: a["row_counts"], b["mode"]: b["row_counts"]}, indent=1))
     out = PROJECT_ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M")

@@ -5,16 +5,20 @@ processes ``make ui-postgres`` starts, on a ``DAGSTER_HOME`` of the caller's cho
 only over HTTP (``/graphql``), as the UI reaches them. No Dagster internals here.
 """
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from modelmon_dagster.defs.resources import PROJECT_ROOT
 
@@ -46,6 +50,9 @@ class DagsterDev:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    # Output goes to a file: a pipe nobody reads fills up (64 KB) and blocks every process
+    # that logs to it, runs included (seen: finished runs stuck in STARTED).
+    log: typing.IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -54,19 +61,20 @@ class DagsterDev:
 
     def start(self, timeout: float = 90.0) -> "DagsterDev":
         """Start webserver, daemon and code server; return once ``/server_info`` answers."""
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [dagster_bin("dagster"), "dev", "-h", "127.0.0.1", "-p", str(self.port)]
             + ["-w", str(PROJECT_ROOT / "workspace.yaml")],
             cwd=PROJECT_ROOT,
             env={**os.environ, **self.env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends all three services
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(self.process.stderr.read().decode()[-3000:])
+                raise RuntimeError(self.output()[-3000:])
             try:
                 if httpx.get(f"{self.url}/server_info", timeout=2).status_code == 200:
                     return self
@@ -77,15 +85,36 @@ class DagsterDev:
         raise TimeoutError(f"dagster dev did not answer within {timeout} s")
 
     def stop(self) -> None:
-        """SIGTERM the process group (webserver, daemon, code server), SIGKILL after 30 s."""
+        """SIGTERM the process group (webserver, daemon, code server), SIGKILL after 30 s.
+
+        The code server's gRPC process and the run workers it spawns may sit in other process
+        groups: every descendant seen before the signal is ended too.
+        """
         if self.process is None or self.process.poll() is not None:
             return
+        descendants = psutil.Process(self.process.pid).children(recursive=True)
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        alive = [p for p in descendants if p.is_running()]
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.terminate()
+        _, still = psutil.wait_procs(alive, timeout=10)
+        for proc in still:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+
+    def output(self) -> str:
+        """What the services wrote so far (stdout and stderr)."""
+        if self.log is None or self.log.closed:
+            return ""
+        fd = self.log.fileno()
+        # pread leaves the offset the services write at (shared with this handle) alone
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def __enter__(self) -> "DagsterDev":
         return self.start()
