@@ -120,22 +120,31 @@ def _warehouse_bytes(url: str) -> int:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(
-                sa.text(
-                    "select coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class c "
-                    "join pg_namespace n on n.oid = c.relnamespace "
-                    "where n.nspname = current_schema() and c.relkind = 'r'"
-                )
-            ).scalar_one()
+            return int(
+                conn.execute(
+                    sa.text(
+                        "select coalesce(sum(pg_total_relation_size(c.oid)), 0) from pg_class c "
+                        "join pg_namespace n on n.oid = c.relnamespace "
+                        "where n.nspname = current_schema() and c.relkind = 'r'"
+                    )
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
+
+
+STEP_FAILURES = """
+query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
+  ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } } } } } }
+"""
 
 
 def _wait_all(dev: DagsterDev, run_ids: list[str]) -> list[dict]:
     runs = dev.wait_finished(run_ids, timeout=3600)
     failed = [r for r in runs if r["status"] != "SUCCESS"]
     if failed:
-        raise RuntimeError(f"runs failed: {failed}")
+        errors = [dev.query(STEP_FAILURES, {"id": r["runId"]}) for r in failed]
+        raise RuntimeError(f"runs failed: {json.dumps(errors)[:4000]}")
     return runs
 
 
@@ -200,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
             result = run_mode(mode, args.days, Path(tmp))
         result["load_before"] = round(load, 1)
         results.append(result)
-        print(json.dumps({k: v for k, v in result.items() if k != "row_counts"}), flush=True)
+        print(json.dumps(result), flush=True)
     if len(results) == 2:
         a, b = results
         same = a["row_counts"] == b["row_counts"]

@@ -102,9 +102,20 @@ class Warehouse:
         """Create the table if missing and add any column it lacks (new features)."""
         if schema in self._ensured:
             return
-        cols = ", ".join(f"{quote(c)} {t}" for c, t in schema.columns)
-        conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {quote(schema.name)} ({cols})"))
         existing = self.table_columns(conn, schema.name)
+        if set(schema.column_names) - set(existing):
+            if self.dialect == "postgresql":
+                # Concurrent runs (other models, other partitions) may create the same table:
+                # PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against that (unique
+                # violation on pg_type). The first creator holds the lock until it commits; the
+                # others then see its table. Taken only when DDL is due, so writes stay parallel.
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                    {"key": f"modelmon.ddl.{schema.name}"},
+                )
+            cols = ", ".join(f"{quote(c)} {t}" for c, t in schema.columns)
+            conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {quote(schema.name)} ({cols})"))
+            existing = self.table_columns(conn, schema.name)
         for col, type_ in schema.columns:
             if col not in existing:
                 conn.execute(
