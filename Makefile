@@ -8,7 +8,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 DAYS ?= 10
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo dashboard test test-fast ui bench lint lock postgres clean
+.PHONY: demo dashboard test test-fast ui bench lint lock postgres clean postgres-home ui-postgres demo-postgres
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,39 @@ test-fast: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/python -m modelmon_dagster.ui $(if $(LIVE),--live)
 
+## Production mode on this machine: Dagster instance (deploy/dagster.postgres.yaml) and warehouse
+## on PostgreSQL. Credentials only through the environment (DAGSTER_PG_*, MODELMON_WAREHOUSE_URL).
+PG_HOME := $(CURDIR)/build/dagster_home_postgres
+DAGSTER_PG_HOST ?= 127.0.0.1
+DAGSTER_PG_PORT ?= 5432
+DAGSTER_PG_USERNAME ?= postgres
+DAGSTER_PG_PASSWORD ?=
+DAGSTER_PG_DB ?= modelmon_instance
+PG_WAREHOUSE_DB ?= modelmon_warehouse
+PG_WAREHOUSE_URL ?= postgresql+psycopg://$(DAGSTER_PG_USERNAME)@$(DAGSTER_PG_HOST):$(DAGSTER_PG_PORT)/$(PG_WAREHOUSE_DB)
+PG_ENV = DAGSTER_HOME=$(PG_HOME) DAGSTER_PG_HOST=$(DAGSTER_PG_HOST) DAGSTER_PG_PORT=$(DAGSTER_PG_PORT) \
+	DAGSTER_PG_USERNAME=$(DAGSTER_PG_USERNAME) DAGSTER_PG_PASSWORD=$(DAGSTER_PG_PASSWORD) \
+	DAGSTER_PG_DB=$(DAGSTER_PG_DB) MODELMON_WAREHOUSE_URL=$${MODELMON_WAREHOUSE_URL:-$(PG_WAREHOUSE_URL)}
+PSQL = PGPASSWORD=$(DAGSTER_PG_PASSWORD) psql -h $(DAGSTER_PG_HOST) -p $(DAGSTER_PG_PORT) -U $(DAGSTER_PG_USERNAME)
+
+## DAGSTER_HOME for the PostgreSQL instance, and its two databases (created if missing).
+postgres-home: $(STAMP) postgres
+	mkdir -p $(PG_HOME) && cp deploy/dagster.postgres.yaml $(PG_HOME)/dagster.yaml
+	@for db in $(DAGSTER_PG_DB) $(PG_WAREHOUSE_DB); do \
+	  $(PSQL) -d postgres -tAc "select 1 from pg_database where datname = '$$db'" | grep -q 1 \
+	    || $(PSQL) -d postgres -qc "create database \"$$db\""; done
+
+## Dagster UI (webserver, daemon, code server) on http://127.0.0.1:3000, all state on PostgreSQL;
+## runs are queued and run in parallel within the limits of deploy/dagster.postgres.yaml.
+ui-postgres: postgres-home
+	$(PG_ENV) $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+## `make demo` on PostgreSQL (the warehouse database is recreated; then `make ui-postgres`).
+demo-postgres: postgres-home
+	$(PSQL) -d postgres -qc 'drop database if exists "$(PG_WAREHOUSE_DB)" with (force)'
+	$(PSQL) -d postgres -qc 'create database "$(PG_WAREHOUSE_DB)"'
+	$(PG_ENV) $(BIN)/python -m modelmon_dagster.demo --days $(DAYS)
+
 bench: $(STAMP) postgres
 	MODELMON_BENCH_POSTGRES_URL=$(PG_URL) $(BIN)/python bench/bench_ingest_aggregate.py
 	MODELMON_BENCH_POSTGRES_URL=$(PG_URL) $(BIN)/python bench/bench_drift.py --engines duckdb,postgres
@@ -62,4 +95,4 @@ postgres:
 	@bash .ci/ensure_postgres
 
 clean:
-	rm -rf data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs
+	rm -rf build data dagster_home/storage dagster_home/history dagster_home/schedules dagster_home/logs

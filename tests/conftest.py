@@ -98,3 +98,27 @@ def settings(tmp_path, warehouse_url):
         data_dir=tmp_path / "data",
         warehouse_url=warehouse_url,
     )
+
+
+@pytest.fixture
+def fresh_database(postgres_base_url):
+    """A new, empty PostgreSQL database (its URL), dropped afterwards."""
+    name = f"modelmon_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(postgres_base_url).set(database=name)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def instance_env(url: sa.URL) -> dict[str, str]:
+    """The DAGSTER_PG_* variables deploy/dagster.postgres.yaml reads, for the database ``url``."""
+    return {
+        "DAGSTER_PG_HOST": url.host,
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+        "DAGSTER_PG_DB": url.database,
+        "DAGSTER_PG_USERNAME": url.username,
+        "DAGSTER_PG_PASSWORD": url.password or "",
+    }

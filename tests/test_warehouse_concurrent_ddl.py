@@ -1,0 +1,45 @@
+"""Runs of different models create the shared tables at the same time (PostgreSQL).
+
+Regression: with runs in parallel on the PostgreSQL instance, two first writes of a shared
+table (``hourly_latency_histogram``) raced in ``CREATE TABLE IF NOT EXISTS`` and one run failed
+with a unique violation on ``pg_type``.
+"""
+
+import threading
+
+import pytest
+
+from modelmon_dagster.warehouse import TableSchema, Warehouse
+
+WRITERS = 4
+
+
+@pytest.mark.postgres
+def test_concurrent_first_writes_create_a_table_once(postgres_schema_url):
+    errors = []
+    for round_ in range(5):
+        schema = TableSchema(f"shared_{round_}", (("model_name", "VARCHAR"), ("n", "BIGINT")))
+        barrier = threading.Barrier(WRITERS)
+
+        def create(schema=schema, barrier=barrier):
+            warehouse = Warehouse(postgres_schema_url)
+            try:
+                barrier.wait()
+                warehouse.ensure_schema(schema)
+            except Exception as exc:  # collected: a thread's failure must fail the test
+                errors.append(exc)
+            finally:
+                warehouse.dispose()
+
+        threads = [threading.Thread(target=create) for _ in range(WRITERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    warehouse = Warehouse(postgres_schema_url)
+    try:
+        with warehouse.transaction() as conn:
+            assert warehouse.table_columns(conn, "shared_4") == ["model_name", "n"]
+    finally:
+        warehouse.dispose()
