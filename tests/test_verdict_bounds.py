@@ -1,0 +1,285 @@
+"""Severity boundaries of every decision: just below, at and just above each threshold.
+
+Thresholds are set to dyadic fractions (1/32, 1/16, ...) where a test sits *at* a threshold,
+so that the comparison, not floating-point rounding, decides. Issue #10: with the drift
+check reporting every column at WARN, or its ERROR/WARN comparison flipped, the suite passed.
+"""
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from modelmon_dagster.config import BusinessRule, Thresholds
+from modelmon_dagster.drift import _decide, drift_outcome, segment_drift_outcome
+from modelmon_dagster.performance import (
+    ALL,
+    business_outcome,
+    calibration_outcome,
+    compare_metric,
+    segment_outcome,
+)
+from modelmon_dagster.stats.drift import ColumnDrift
+
+# -- drift: drifted from the column's floor (WARN), ERROR from drift_effect_error ----------------
+
+WARN_AT, ERROR_AT = 0.0625, 0.25
+T = Thresholds(drift_effect_warn=WARN_AT, drift_effect_error=ERROR_AT)
+NEXT = 1e-9
+
+
+def decided(effects, p_value=1e-12, floors=None):
+    """Drift rows of columns ``c0, c1, ...`` with these effects, marked by the real rule."""
+    results = [
+        ColumnDrift("numeric", 5000, 5000, p_value, e, "wasserstein/std", 0.0, 0.0, 0.1, 0.0)
+        for e in effects
+    ]
+    rows = [
+        {
+            "column_name": f"c{i}",
+            "column_role": "feature",
+            "effect_size": e,
+            "effect_measure": "wasserstein/std",
+            "psi": 0.0,
+            "drifted": False,
+            "severity": None,
+            "adjusted_p": None,
+        }
+        | ({"effect_floor": floors[i]} if floors else {})
+        for i, e in enumerate(effects)
+    ]
+    _decide(results, rows, T, alpha=0.05)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("effect", "expected"),
+    [
+        (WARN_AT - NEXT, None),
+        (WARN_AT, "WARN"),
+        (WARN_AT + NEXT, "WARN"),
+        (ERROR_AT - NEXT, "WARN"),
+        (ERROR_AT, "ERROR"),
+        (ERROR_AT + NEXT, "ERROR"),
+    ],
+)
+def test_drift_severity_boundaries(effect, expected):
+    (row,) = decided([effect])
+    assert (row["severity"] if row["drifted"] else None) == expected
+    outcome = drift_outcome(pd.DataFrame([row]), "feature_drift", ("feature",))
+    assert outcome.passed is (expected is None)
+    if expected:
+        assert outcome.severity == expected
+
+
+def test_drift_needs_significance_as_well_as_effect():
+    (row,) = decided([ERROR_AT * 2], p_value=0.5)
+    assert not row["drifted"]
+
+
+def test_a_raised_floor_holds_back_an_effect_the_configured_one_would_flag():
+    rows = decided([0.1, 0.1], floors=[0.125, WARN_AT])
+    assert [r["drifted"] for r in rows] == [False, True]
+
+
+def test_one_error_column_among_warnings_makes_the_check_an_error():
+    frame = pd.DataFrame(decided([0.1, ERROR_AT, 0.01]))
+    outcome = drift_outcome(frame, "feature_drift", ("feature",))
+    assert outcome.passed is False and outcome.severity == "ERROR"
+    assert outcome.metadata["drifted_columns"] == ["c0", "c1"]
+    warn_only = drift_outcome(pd.DataFrame(decided([0.1, 0.2])), "feature_drift", ("feature",))
+    assert warn_only.severity == "WARN" and warn_only.passed is False
+
+
+@pytest.mark.parametrize(
+    ("effects", "expected"),
+    [((0.01, 0.05), True), ((0.1, 0.01), "WARN"), ((0.1, ERROR_AT), "ERROR")],
+)
+def test_segment_drift_severity(fraud, effects, expected):
+    rows = decided(list(effects))
+    frame = pd.DataFrame(
+        [r | {"segment_column": "country", "segment_value": f"v{i}"} for i, r in enumerate(rows)]
+    )
+    outcome = segment_drift_outcome(frame, fraud)
+    if expected is True:
+        assert outcome.passed is True
+    else:
+        assert outcome.passed is False and outcome.severity == expected
+
+
+# -- performance: significance and drop thresholds --------------------------------------------
+
+PERF = Thresholds(performance_drop_warn=0.03125, performance_drop_error=0.0625)
+BIG = 1e7  # labels: every drop here is significant
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.5 - 0.03125 + 1e-6, None),
+        (0.5 - 0.03125, "WARN"),
+        (0.5 - 0.0625 + 1e-6, "WARN"),
+        (0.5 - 0.0625, "ERROR"),
+        (0.5 - 0.0625 - 1e-6, "ERROR"),
+    ],
+)
+def test_accuracy_drop_boundaries(value, expected):
+    day = {"accuracy": value, "n_labelled": BIG}
+    ref = {"accuracy": 0.5, "n_labelled": BIG}
+    assert compare_metric("accuracy", day, ref, PERF)[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("mae", "expected"),
+    [(8.25 - 1e-6, None), (8.25, "WARN"), (8.5 - 1e-6, "WARN"), (8.5, "ERROR")],
+)
+def test_mae_rise_boundaries(mae, expected):
+    # MAE is judged by its relative rise: 8 -> 8.25 is +1/32, 8 -> 8.5 is +1/16
+    day = {"mae": mae, "mae_se": 1e-6}
+    ref = {"mae": 8.0, "mae_se": 1e-6}
+    assert compare_metric("mae", day, ref, PERF)[0] == expected
+
+
+def test_a_large_drop_on_few_labels_is_not_significant():
+    day = {"accuracy": 0.4, "n_labelled": 20}
+    ref = {"accuracy": 0.5, "n_labelled": 20}
+    severity, details = compare_metric("accuracy", day, ref, PERF)
+    assert severity is None and details["p_value"] > PERF.performance_significance
+
+
+def test_a_better_day_is_never_a_drop():
+    day = {"accuracy": 0.9, "n_labelled": BIG}
+    assert compare_metric("accuracy", day, {"accuracy": 0.5, "n_labelled": BIG}, PERF)[0] is None
+
+
+# -- segment performance: gap to the rest of the day ------------------------------------------
+
+GAP = Thresholds(segment_gap_warn=0.125, segment_gap_error=0.25)
+
+
+def segment_rows(seg_acc, seg_n=4096, rest_acc=0.875, rest_n=16384):
+    n = seg_n + rest_n
+    overall = (seg_acc * seg_n + rest_acc * rest_n) / n
+    rows = [(ALL, ALL, overall, n), ("country", "XX", seg_acc, seg_n)]
+    rows.append(("country", "YY", rest_acc, rest_n))
+    return pd.DataFrame(
+        [
+            {
+                "segment_column": c,
+                "segment_value": v,
+                "kind": "realised",
+                "metric": "accuracy",
+                "value": a,
+                "n_labelled": k,
+            }
+            for c, v, a, k in rows
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("seg_acc", "expected"),
+    [
+        (0.875 - 0.125 + 0.001, None),
+        (0.875 - 0.125 - 0.001, "WARN"),
+        (0.875 - 0.25 + 0.001, "WARN"),
+        (0.875 - 0.25 - 0.001, "ERROR"),
+    ],
+)
+def test_segment_gap_boundaries(fraud, seg_acc, expected):
+    model = dataclasses.replace(fraud, thresholds=GAP)
+    outcome = segment_outcome(segment_rows(seg_acc), model, {})
+    assert outcome.passed is (expected is None)
+    if expected:
+        assert outcome.severity == expected
+        assert outcome.metadata["worst_segments"][0]["segment"] == "country=XX"
+
+
+def test_segment_worse_than_its_own_reference_takes_that_severity(fraud):
+    model = dataclasses.replace(fraud, thresholds=GAP)
+    frame = segment_rows(0.875)  # no gap to the rest of the day
+    own = {("country", "XX"): {"accuracy": 0.95, "n_labelled": 4096}}
+    outcome = segment_outcome(frame, model, own)
+    assert outcome.passed is False and outcome.severity == "ERROR"  # 7.5 points >= 5
+    assert outcome.metadata["worse_than_own_reference"][0]["segment"] == "country=XX"
+
+
+# -- calibration: ECE rise ----------------------------------------------------------------------
+
+
+def ece_frame(ece, n=5000):
+    return pd.DataFrame(
+        [
+            {
+                "segment_column": ALL,
+                "segment_value": ALL,
+                "kind": "realised",
+                "metric": "ece",
+                "value": ece,
+                "n_labelled": n,
+            }
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("ece", "passed"), [(0.1875 - 1e-6, True), (0.1875, True), (0.1875 + 1e-6, False)]
+)
+def test_calibration_rise_boundary(fraud, ece, passed):
+    model = dataclasses.replace(fraud, thresholds=Thresholds(calibration_ece_rise_warn=0.0625))
+    outcome = calibration_outcome(ece_frame(ece), model, {(ALL, ALL): {"ece": 0.125}})
+    assert outcome.passed is passed
+    if not passed:
+        assert outcome.severity == "WARN"
+
+
+def test_calibration_without_enough_labels_is_not_judged(fraud):
+    outcome = calibration_outcome(ece_frame(0.9, n=10), fraud, {(ALL, ALL): {"ece": 0.1}})
+    assert outcome.passed is None
+
+
+# -- business rules: every operator, and the rule's severity ---------------------------------
+
+
+def rules_frame(values: dict):
+    return pd.DataFrame(
+        [
+            {
+                "segment_column": ALL,
+                "segment_value": ALL,
+                "kind": "realised",
+                "metric": m,
+                "value": v,
+                "n_labelled": 5000,
+            }
+            for m, v in values.items()
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "broken"),
+    [(0.0999, True), (0.1, False), (0.2, False), (0.3, False), (0.3001, True)],
+)
+def test_a_range_rule_holds_inside_and_on_both_bounds(fraud, value, broken):
+    model = dataclasses.replace(fraud, business_rules=(BusinessRule("fpr", min=0.1, max=0.3),))
+    assert business_outcome(rules_frame({"fpr": value}), model).passed is (not broken)
+
+
+@pytest.mark.parametrize(
+    ("fpr", "recall", "expected"),
+    [
+        (0.01, 0.5, True),
+        (0.01, 0.1, "WARN"),  # only the WARN rule broken
+        (0.09, 0.5, "ERROR"),
+        (0.09, 0.1, "ERROR"),  # an ERROR rule among broken ones makes the check an ERROR
+    ],
+)
+def test_business_rule_severity(fraud, fpr, recall, expected):
+    rules = (BusinessRule("fpr", max=0.05), BusinessRule("recall", min=0.2, severity="WARN"))
+    model = dataclasses.replace(fraud, business_rules=rules)
+    outcome = business_outcome(rules_frame({"fpr": fpr, "recall": recall}), model)
+    if expected is True:
+        assert outcome.passed is True
+    else:
+        assert outcome.passed is False and outcome.severity == expected
