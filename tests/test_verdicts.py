@@ -80,6 +80,27 @@ def test_volume_significance_is_read_from_the_config(warehouse, fraud):
     assert volume_outcome(warehouse, strict, HOUR).passed is True
 
 
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+@pytest.mark.parametrize(
+    ("n_now", "expected"),
+    [
+        (3999, "ERROR"),  # below 25 % of the usual 16000
+        (4000, "WARN"),  # at 25 %: no longer an ERROR, still below 50 %
+        (7999, "WARN"),
+        (8000, True),  # at 50 %
+        (32000, True),  # at 2x: not yet a spike
+        (32001, "WARN"),
+    ],
+)
+def test_volume_ratio_boundaries(warehouse, fraud, n_now, expected):
+    store_volumes(warehouse, fraud.name, history(n_now, 16000))
+    outcome = volume_outcome(warehouse, fraud, HOUR)
+    if expected is True:
+        assert outcome.passed is True
+    else:
+        assert outcome.passed is False and outcome.severity == expected
+
+
 def day_frame(rows):
     return pd.DataFrame(
         [
