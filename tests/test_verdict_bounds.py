@@ -283,3 +283,108 @@ def test_business_rule_severity(fraud, fpr, recall, expected):
         assert outcome.passed is True
     else:
         assert outcome.passed is False and outcome.severity == expected
+
+
+# -- surviving mutants of `make mutation`, the ones that change what a check says -------------
+
+
+@pytest.mark.parametrize(("n", "judged"), [(99, False), (100, True)])
+def test_calibration_is_judged_from_exactly_min_labels(fraud, n, judged):
+    outcome = calibration_outcome(ece_frame(0.125, n=n), fraud, {(ALL, ALL): {"ece": 0.125}})
+    assert outcome.name == "calibration" and outcome.judged is judged
+
+
+@pytest.mark.parametrize(
+    ("day", "ref", "side"),
+    [(0.1, None, "the baseline"), (None, 0.1, "the day"), (None, None, "the day")],
+)
+def test_calibration_without_an_ece_on_either_side_is_not_judged(fraud, day, ref, side):
+    frame = ece_frame(day) if day is not None else rules_frame({"accuracy": 0.9})
+    baseline = {(ALL, ALL): {"ece": ref} if ref is not None else {"accuracy": 0.9}}
+    outcome = calibration_outcome(frame, fraud, baseline)
+    assert outcome.name == "calibration" and outcome.passed is None
+    assert outcome.description == f"not judged: no calibration error for {side}"
+
+
+def test_drift_outcome_names_the_worst_column_first():
+    rows = decided([0.1, ERROR_AT * 2, 0.01, 0.15])
+    outcome = drift_outcome(pd.DataFrame(rows), "prediction_drift", ("feature",))
+    assert outcome.name == "prediction_drift"
+    assert outcome.description.startswith("drift in 3 column(s): c1 (wasserstein/std 0.50)")
+    assert [c["column"] for c in outcome.metadata["columns"]] == ["c1", "c3", "c0", "c2"]
+    assert outcome.metadata["share_drifted"] == 0.75
+
+
+def no_data_rows(columns):
+    names = ["column_name", "column_role", "severity", "drifted", "effect_size"]
+    return pd.DataFrame(
+        [
+            {
+                "column_name": c,
+                "column_role": "feature",
+                "severity": "NO_DATA",
+                "drifted": False,
+                "effect_size": float("nan"),
+            }
+            for c in columns
+        ],
+        columns=names,
+    )
+
+
+def test_drift_without_data_is_not_judged_and_says_which_columns():
+    outcome = drift_outcome(no_data_rows(["a", "b"]), "feature_drift", ("feature",))
+    assert outcome.name == "feature_drift" and outcome.passed is None
+    assert outcome.description == "not judged: no data to compare with the baseline (a, b)"
+    assert outcome.metadata["columns_without_data"] == ["a", "b"]
+
+
+def test_drift_of_blocked_columns_is_not_judged_and_names_the_schema_check():
+    blocked = {"a": "missing in 40 %"}
+    outcome = drift_outcome(no_data_rows(["a"]), "feature_drift", ("feature",), blocked)
+    assert outcome.passed is None
+    assert outcome.description == (
+        "not judged: columns blocked by the schema check: a: missing in 40 %"
+    )
+    assert outcome.metadata["columns_without_data"] == []
+    # one column blocked among measured ones: the others are judged, the blocked one listed
+    frame = pd.concat([pd.DataFrame(decided([0.1])), no_data_rows(["a"])], ignore_index=True)
+    judged = drift_outcome(frame, "feature_drift", ("feature",), blocked)
+    assert judged.passed is False and judged.metadata["blocked_columns"] == blocked
+    everything = drift_outcome(no_data_rows([]), "feature_drift", ("feature",), {"*": "no file"})
+    assert everything.description == "not judged: columns blocked by the schema check: *: no file"
+
+
+def segment_rows_of(effects, drifted=None):
+    rows = decided(list(effects))
+    out = [r | {"segment_column": "country", "segment_value": f"v{i}"} for i, r in enumerate(rows)]
+    if drifted is not None:
+        for r, d in zip(out, drifted, strict=True):
+            r["drifted"] = d
+    return pd.DataFrame(out)
+
+
+def test_undecided_segment_pairs_are_not_drift(fraud):
+    frame = segment_rows_of([0.01, 0.02], drifted=[pd.NA, False])
+    frame["drifted"] = frame["drifted"].astype("boolean")
+    outcome = segment_drift_outcome(frame, fraud)
+    assert outcome.name == "segment_drift" and outcome.passed is True
+
+
+def test_segment_drift_not_judged_says_why(fraud):
+    small = segment_rows_of([0.3]).assign(severity="TOO_FEW_ROWS")
+    outcome = segment_drift_outcome(small, fraud)
+    assert outcome.name == "segment_drift" and outcome.passed is None
+    assert outcome.description == (
+        "not judged: no segment value had 200 rows on both sides (1 pairs)"
+    )
+    assert outcome.metadata == {"pairs_tested": 0, "pairs_skipped_small": 1}
+    unsegmented = dataclasses.replace(fraud, segments=())
+    none = segment_drift_outcome(small.iloc[0:0], unsegmented)
+    assert none.description == "not judged: no segments configured"
+    empty = segment_drift_outcome(small.iloc[0:0], fraud)
+    assert empty.description == "not judged: no predictions in the segments this day"
+    mixed = pd.concat([segment_rows_of([0.3, 0.01]), small], ignore_index=True)
+    judged = segment_drift_outcome(mixed, fraud)
+    assert judged.metadata["pairs_tested"] == 2 and judged.metadata["pairs_skipped_small"] == 1
+    assert judged.severity == "ERROR" and judged.metadata["worst"][0]["segment"] == "country=v0"
