@@ -7,13 +7,16 @@ check reporting every column at WARN, or its ERROR/WARN comparison flipped, the 
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from modelmon_dagster.config import BusinessRule, Thresholds
 from modelmon_dagster.drift import _decide, drift_outcome, segment_drift_outcome
 from modelmon_dagster.performance import (
     ALL,
+    _worse_than_rest,
     business_outcome,
     calibration_outcome,
     compare_metric,
@@ -388,3 +391,74 @@ def test_segment_drift_not_judged_says_why(fraud):
     judged = segment_drift_outcome(mixed, fraud)
     assert judged.metadata["pairs_tested"] == 2 and judged.metadata["pairs_skipped_small"] == 1
     assert judged.severity == "ERROR" and judged.metadata["worst"][0]["segment"] == "country=v0"
+
+
+@pytest.mark.parametrize(("seg", "rest"), [((430, 500), (9100, 10_000)), ((96, 120), (700, 800))])
+def test_segment_vs_rest_p_value_is_the_two_proportion_test(fraud, seg, rest):
+    # oracle: the pooled two-proportion z-test is the chi-square test of the 2 x 2 table
+    # without continuity correction (z^2 = chi^2); one-sided: half its p-value
+    table = [[seg[0], seg[1] - seg[0]], [rest[0], rest[1] - rest[0]]]
+    chi2 = stats.chi2_contingency(table, correction=False)
+    p, gap = _worse_than_rest(
+        fraud, {"n": seg[1], "correct": seg[0]}, {"n": rest[1], "correct": rest[0]}
+    )
+    assert p == pytest.approx(chi2.pvalue / 2, rel=1e-9)
+    assert gap == pytest.approx(rest[0] / rest[1] - seg[0] / seg[1], abs=1e-12)
+
+
+def test_regression_segment_vs_rest_is_welchs_test_of_absolute_errors(demand):
+    rng = np.random.default_rng(8)
+    seg, rest = np.abs(rng.normal(0, 9.2, 3000)), np.abs(rng.normal(0, 9.0, 9000))
+    sums = lambda e: {"n": len(e), "sum_abs": e.sum(), "sum_sq": (e**2).sum()}  # noqa: E731
+    p, gap = _worse_than_rest(demand, sums(seg), sums(rest))
+    welch = stats.ttest_ind(seg, rest, equal_var=False, alternative="greater")
+    assert 1e-4 < welch.pvalue < 0.2
+    assert p == pytest.approx(welch.pvalue, rel=0.02)  # z vs t, n vs n - 1: 12,000 rows
+    assert gap == pytest.approx(seg.mean() / rest.mean() - 1, rel=1e-12)
+
+
+def test_a_regression_segment_is_compared_through_its_pooled_sums(demand):
+    # 'moon' has 3x the MAE of the rest: the rest's sums are the overall ones minus its own
+    rng = np.random.default_rng(9)
+    errors = {"north": rng.normal(0, 8, 4000), "moon": rng.normal(0, 24, 400)}
+    rows = []
+    for scope, e in [(ALL, np.concatenate(list(errors.values())))] + [
+        (v, e) for v, e in errors.items()
+    ]:
+        seg = (ALL, ALL) if scope == ALL else ("store_region", scope)
+        mae, rmse = np.abs(e).mean(), np.sqrt((e**2).mean())
+        for metric, value in (("mae", mae), ("rmse", rmse)):
+            rows.append(
+                {
+                    "segment_column": seg[0],
+                    "segment_value": seg[1],
+                    "kind": "realised",
+                    "metric": metric,
+                    "value": value,
+                    "n_labelled": len(e),
+                }
+            )
+    baseline = {("store_region", "north"): {"mae": 6.4, "mae_se": 0.1, "n_labelled": 4000}}
+    outcome = segment_outcome(pd.DataFrame(rows), demand, baseline)
+    assert outcome.passed is False and outcome.severity == "ERROR"
+    worst = outcome.metadata["worst_segments"][0]
+    assert worst["segment"] == "store_region=moon"
+    north, moon = np.abs(errors["north"]).mean(), np.abs(errors["moon"]).mean()
+    assert worst["gap"] == pytest.approx(moon / north - 1, abs=1e-4)
+
+
+def test_a_perfect_reference_and_a_useless_day_is_an_error_without_standard_errors():
+    # 100 % on the reference, 0 % on the day: both standard errors are 0, the drop is certain
+    day, ref = {"accuracy": 0.0, "n_labelled": 500}, {"accuracy": 1.0, "n_labelled": 500}
+    severity, details = compare_metric("accuracy", day, ref, PERF)
+    assert severity == "ERROR" and details["p_value"] == 0.0
+    same = compare_metric("accuracy", ref, ref, PERF)
+    assert same[0] is None and same[1]["p_value"] == 1.0
+
+
+def test_both_sides_sampling_error_counts():
+    # the day has 1e7 labels; the reference only 200: a 5-point drop is within its noise
+    day, ref = {"accuracy": 0.85, "n_labelled": BIG}, {"accuracy": 0.9, "n_labelled": 200}
+    severity, details = compare_metric("accuracy", day, ref, PERF)
+    z = 0.05 / np.hypot(np.sqrt(0.85 * 0.15 / BIG), np.sqrt(0.9 * 0.1 / 200))
+    assert severity is None and details["p_value"] == pytest.approx(stats.norm.sf(z), rel=1e-9)
