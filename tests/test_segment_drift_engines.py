@@ -9,18 +9,12 @@ import json
 
 import numpy as np
 import pytest
-from factories import write_hour, write_reference
+from factories import store_baseline, write_hour, write_reference
 
-from modelmon_dagster.baseline import (
-    baseline_id_for,
-    baseline_rows,
-    load_baseline,
-    with_labels,
-)
+from modelmon_dagster.baseline import load_baseline
 from modelmon_dagster.defs.build import SQL_PROJECT_DIR
 from modelmon_dagster.drift import compute_segment_drift, segment_drift_outcome
 from modelmon_dagster.ingest.load import load_prediction_hour
-from modelmon_dagster.ingest.parser import parse_prediction_files
 from modelmon_dagster.logformat import PREDICTIONS, hour_folder
 from modelmon_dagster.sql import SqlProject, run_model_window
 
@@ -31,13 +25,7 @@ SHIFT = 30.0  # two standard deviations of the factories' amounts (normal 100, 1
 def test_one_countrys_shift_is_segment_drift_at_error(warehouse, tmp_path, fraud):
     ref_path = tmp_path / "ref.jsonl"
     write_reference(ref_path, fraud, 3000)
-    frame = with_labels(parse_prediction_files([ref_path], fraud).rows.to_pandas(), None)
-    rows = baseline_rows(
-        fraud, frame, baseline_id_for(fraud, fraud.baseline, ["seg"]), fraud.baseline
-    )
-    warehouse.replace_many(
-        rows.replacements("model_name = :model_name", {"model_name": fraud.name})
-    )
+    _, frame = store_baseline(warehouse, fraud, ref_path)
     baseline = load_baseline(warehouse, fraud)
     logs = tmp_path / "logs"
     shifted = []

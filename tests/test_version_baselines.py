@@ -9,19 +9,12 @@ import datetime as dt
 import json
 
 import pytest
-from factories import write_hour, write_reference
+from factories import store_baseline, write_hour, write_reference
 from sklearn import metrics
 
-from modelmon_dagster.baseline import (
-    baseline_for_window,
-    baseline_id_for,
-    baseline_rows,
-    baselines_by_hour,
-    with_labels,
-)
+from modelmon_dagster.baseline import baseline_for_window, baselines_by_hour
 from modelmon_dagster.config import Baseline
 from modelmon_dagster.ingest.load import load_prediction_hour
-from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
 from modelmon_dagster.logformat import PREDICTIONS, hour_folder
 from modelmon_dagster.performance import ALL, baseline_metrics
 
@@ -29,18 +22,10 @@ DAY = dt.datetime(2026, 11, 16)
 SERVED = {DAY: "v2", DAY + dt.timedelta(hours=1): "v2", DAY + dt.timedelta(hours=2): "v9"}
 
 
-def store_baseline(warehouse, model, spec, tmp_path, seed):
+def store_version(warehouse, model, spec, tmp_path, seed):
     preds, labels = tmp_path / f"{spec.model_version}.jsonl", tmp_path / f"{seed}_labels.jsonl"
     write_reference(preds, model, 1500, seed=seed, labels_path=labels)
-    frame = with_labels(
-        parse_prediction_files([preds], model).rows.to_pandas(),
-        parse_label_files([labels], model).rows.to_pandas(),
-    )
-    baseline_id = baseline_id_for(model, spec, [str(seed)])
-    rows = baseline_rows(model, frame, baseline_id, spec)
-    where = "model_name = :m AND baseline_id = :b"
-    warehouse.replace_many(rows.replacements(where, {"m": model.name, "b": baseline_id}))
-    return baseline_id, frame
+    return store_baseline(warehouse, model, preds, labels, spec, digest=str(seed))
 
 
 @pytest.fixture
@@ -48,8 +33,8 @@ def versions(warehouse, tmp_path, fraud):
     v2 = Baseline(model_version="v2", reference_predictions="v2.jsonl")
     model = dataclasses.replace(fraud, extra_baselines=(v2,))
     ids = {
-        "v1": store_baseline(warehouse, model, model.baseline, tmp_path, seed=1),
-        "v2": store_baseline(warehouse, model, v2, tmp_path, seed=2),
+        "v1": store_version(warehouse, model, model.baseline, tmp_path, seed=1),
+        "v2": store_version(warehouse, model, v2, tmp_path, seed=2),
     }
     logs = tmp_path / "logs"
     for hour, version in SERVED.items():

@@ -8,24 +8,14 @@ histogram window including the next day's first hour (``<=`` on the window end) 
 import datetime as dt
 
 import pytest
-from factories import write_hour, write_labels, write_reference
+from factories import store_baseline, write_hour, write_labels, write_reference
 
 from modelmon_dagster.baseline import (
-    BASELINE_BINS,
-    BASELINE_COLUMNS,
-    BASELINE_NULLS,
-    baseline_id_for,
-    baseline_tables,
-    build_baseline,
     load_baseline,
-    null_reference_table,
-    with_labels,
 )
 from modelmon_dagster.defs.build import SQL_PROJECT_DIR
 from modelmon_dagster.ingest.load import load_label_hour, load_prediction_hour
-from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
 from modelmon_dagster.sql import SqlProject, run_model_window
-from modelmon_dagster.warehouse import Replacement
 
 DAY = dt.datetime(2026, 11, 16)
 NEXT_DAY = DAY + dt.timedelta(days=1)
@@ -53,20 +43,7 @@ ROLLUPS = {
 def edges(warehouse, tmp_path, fraud):
     ref_path, labels_path = tmp_path / "ref.jsonl", tmp_path / "ref_labels.jsonl"
     write_reference(ref_path, fraud, 1500, labels_path=labels_path)
-    reference = with_labels(
-        parse_prediction_files([ref_path], fraud).rows.to_pandas(),
-        parse_label_files([labels_path], fraud).rows.to_pandas(),
-    )
-    fixed = build_baseline(fraud, reference, baseline_id_for(fraud, fraud.baseline, ["edges"]))
-    bins, cols = baseline_tables(fixed, reference)
-    where, params = "model_name = :m", {"m": fraud.name}
-    warehouse.replace_many(
-        [
-            Replacement(BASELINE_BINS, where, params, rows=bins),
-            Replacement(BASELINE_COLUMNS, where, params, rows=cols),
-            Replacement(BASELINE_NULLS, where, params, rows=null_reference_table(fixed, reference)),
-        ]
-    )
+    store_baseline(warehouse, fraud, ref_path, labels_path)
     baseline = load_baseline(warehouse, fraud)
     logs = tmp_path / "logs"
     records = {h: write_hour(logs, fraud, h, n, seed=3) for h, n in SIZES.items()}
