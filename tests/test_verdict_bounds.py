@@ -20,6 +20,7 @@ from modelmon_dagster.performance import (
     business_outcome,
     calibration_outcome,
     compare_metric,
+    performance_outcome,
     segment_outcome,
 )
 from modelmon_dagster.stats.drift import ColumnDrift
@@ -462,3 +463,62 @@ def test_both_sides_sampling_error_counts():
     severity, details = compare_metric("accuracy", day, ref, PERF)
     z = 0.05 / np.hypot(np.sqrt(0.85 * 0.15 / BIG), np.sqrt(0.9 * 0.1 / 200))
     assert severity is None and details["p_value"] == pytest.approx(stats.norm.sf(z), rel=1e-9)
+
+
+def test_every_business_rule_is_judged_after_an_unmeasurable_one(fraud):
+    rules = (BusinessRule("precision", min=0.5), BusinessRule("fpr", max=0.05))
+    model = dataclasses.replace(fraud, business_rules=rules)
+    outcome = business_outcome(rules_frame({"fpr": 0.09}), model)
+    assert outcome.name == "business_rules" and outcome.passed is False
+    assert (
+        outcome.description == "fpr = 0.0900 breaks fpr <= 0.05 (not measurable: precision >= 0.5)"
+    )
+    assert outcome.metadata["not_measurable"] == ["precision >= 0.5"]
+
+
+@pytest.mark.parametrize(("n", "judged"), [(99, False), (100, True)])
+def test_business_rules_are_judged_from_exactly_min_labels(fraud, n, judged):
+    model = dataclasses.replace(fraud, business_rules=(BusinessRule("fpr", max=0.05),))
+    frame = rules_frame({"fpr": 0.01}).assign(n_labelled=n)
+    outcome = business_outcome(frame, model)
+    assert outcome.name == "business_rules" and outcome.judged is judged
+
+
+def key_metrics_frame(values: dict, n=5000, kind="realised"):
+    return rules_frame(values).assign(n_labelled=n, kind=kind, coverage=1.0)
+
+
+@pytest.mark.parametrize(("n", "judged"), [(99, False), (100, True)])
+def test_performance_is_judged_from_exactly_min_labels(fraud, n, judged):
+    frame = key_metrics_frame({"accuracy": 0.9}, n=n)
+    outcome = performance_outcome(frame, fraud, {(ALL, ALL): {"accuracy": 0.9}}, "realised")
+    assert outcome.name == "performance" and outcome.judged is judged
+
+
+def test_every_key_metric_is_compared_not_only_the_first(fraud):
+    # accuracy in line, recall down by 30 points on 2000 positives: an ERROR
+    frame = key_metrics_frame({"accuracy": 0.97, "recall": 0.5, "n_positive": 2000}, n=50_000)
+    ref = {"accuracy": 0.97, "recall": 0.8, "n_positive": 2000, "n_labelled": 50_000}
+    outcome = performance_outcome(frame, fraud, {(ALL, ALL): ref}, "realised")
+    assert outcome.passed is False and outcome.severity == "ERROR"
+    assert outcome.description.startswith("recall 0.500 vs baseline 0.800")
+
+
+@pytest.mark.parametrize(
+    ("estimate", "expected"),
+    [(0.75 - 0.03125 + 1e-6, True), (0.75 - 0.03125, "WARN"), (0.5, "WARN")],
+)
+def test_the_estimate_warns_from_the_drop_threshold_and_never_errors(fraud, estimate, expected):
+    model = dataclasses.replace(fraud, thresholds=PERF)
+    frame = key_metrics_frame({"accuracy": estimate}, n=0, kind="estimated")
+    ref = {(ALL, ALL): {"estimated_accuracy": 0.75}}
+    outcome = performance_outcome(frame, model, ref, "estimated")
+    assert outcome.name == "estimated_performance"
+    if expected is True:
+        assert outcome.passed is True
+    else:
+        assert outcome.passed is False and outcome.severity == expected
+        assert outcome.metadata["estimated_accuracy"] == {
+            "value": round(estimate, 4),
+            "baseline": 0.75,
+        }
