@@ -119,3 +119,31 @@ def write_reference(
             )
         labels_path.write_text("\n".join(json.dumps(x) for x in labels) + "\n")
     return records
+
+
+def store_baseline(
+    warehouse,
+    model: ModelConfig,
+    predictions: Path,
+    labels: Path | None = None,
+    spec=None,
+    digest: str = "test",
+):
+    """Build ``spec``'s baseline (the model's default) from reference files into the warehouse.
+
+    Only that baseline's rows are replaced, so versions can be stored side by side. Returns
+    the baseline id and the reference frame (labels joined when given).
+    """
+    from modelmon_dagster.baseline import baseline_id_for, baseline_rows, with_labels
+    from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
+
+    spec = spec or model.baseline
+    frame = with_labels(
+        parse_prediction_files([predictions], model).rows.to_pandas(),
+        parse_label_files([labels], model).rows.to_pandas() if labels else None,
+    )
+    baseline_id = baseline_id_for(model, spec, [digest])
+    rows = baseline_rows(model, frame, baseline_id, spec)
+    where = "model_name = :m AND baseline_id = :b"
+    warehouse.replace_many(rows.replacements(where, {"m": model.name, "b": baseline_id}))
+    return baseline_id, frame

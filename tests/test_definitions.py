@@ -52,9 +52,35 @@ def test_inventory_matches_snapshot(tmp_path):
     settings = Settings.from_env({"MODELMON_DATA_DIR": str(tmp_path)})
     defs = build_definitions(load_config(settings.config_path), settings)
     current = inventory(defs)
-    if os.environ.get("UPDATE_SNAPSHOTS"):
+    if updating_snapshots(os.environ):
         SNAPSHOT.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
     assert current == json.loads(SNAPSHOT.read_text())
+
+
+def updating_snapshots(environ) -> bool:
+    """Whether to rewrite the snapshot; in CI the snapshot is only ever compared.
+
+    With ``UPDATE_SNAPSHOTS`` set, the comparison above cannot fail: CI must never set it.
+    """
+    if not environ.get("UPDATE_SNAPSHOTS"):
+        return False
+    if environ.get("CI"):
+        pytest.fail("UPDATE_SNAPSHOTS is set in CI: the snapshot would be rewritten, not checked")
+    return True
+
+
+@pytest.mark.parametrize("ci", ["true", "1"])
+def test_ci_never_rewrites_the_snapshot(ci):
+    with pytest.raises(pytest.fail.Exception, match="UPDATE_SNAPSHOTS is set in CI"):
+        updating_snapshots({"UPDATE_SNAPSHOTS": "1", "CI": ci})
+    assert updating_snapshots({"UPDATE_SNAPSHOTS": "1"}) is True
+    assert updating_snapshots({"CI": ci}) is False
+
+
+def test_the_ci_entry_point_does_not_update_snapshots():
+    script = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert "unset UPDATE_SNAPSHOTS" in script
+    assert "UPDATE_SNAPSHOTS=" not in script
 
 
 def test_every_asset_has_a_description_and_writers_share_the_pool(tmp_path):

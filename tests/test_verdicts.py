@@ -7,6 +7,7 @@ comment of each says what it did then).
 import dataclasses
 import datetime as dt
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,45 @@ def test_volume_significance_is_read_from_the_config(warehouse, fraud):
         fraud, thresholds=dataclasses.replace(fraud.thresholds, volume_significance=1e-60)
     )
     assert volume_outcome(warehouse, strict, HOUR).passed is True
+
+
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+@pytest.mark.parametrize(
+    ("n_now", "expected"),
+    [
+        (3999, "ERROR"),  # below 25 % of the usual 16000
+        (4000, "WARN"),  # at 25 %: no longer an ERROR, still below 50 %
+        (7999, "WARN"),
+        (8000, True),  # at 50 %
+        (32000, True),  # at 2x: not yet a spike
+        (32001, "WARN"),
+    ],
+)
+def test_volume_ratio_boundaries(warehouse, fraud, n_now, expected):
+    store_volumes(warehouse, fraud.name, history(n_now, 16000))
+    outcome = volume_outcome(warehouse, fraud, HOUR)
+    if expected is True:
+        assert outcome.passed is True
+    else:
+        assert outcome.passed is False and outcome.severity == expected
+
+
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+def test_volume_p_values_are_the_poisson_tails(warehouse, fraud):
+    store_volumes(warehouse, fraud.name, history(130, 100))
+    meta = volume_outcome(warehouse, fraud, HOUR).metadata
+    # P(X <= 130) and P(X >= 130) for X ~ Poisson(100), summed from the probability mass
+    mass = [math.exp(k * math.log(100) - 100 - math.lgamma(k + 1)) for k in range(400)]
+    assert meta["p_low"] == pytest.approx(sum(mass[:131]), rel=1e-9)
+    assert meta["p_high"] == pytest.approx(sum(mass[130:]), rel=1e-9)
+
+
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+def test_a_low_hour_at_low_traffic_is_not_significant(warehouse, fraud):
+    # 0 where 4 are usual: ratio 0, but P(X = 0) = e^-4 = 0.018 is no evidence at 1e-3
+    store_volumes(warehouse, fraud.name, history(0, 4))
+    outcome = volume_outcome(warehouse, fraud, HOUR)
+    assert outcome.passed is True and outcome.name == "volume"
 
 
 def day_frame(rows):
