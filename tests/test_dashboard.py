@@ -23,7 +23,8 @@ from pipeline import Pipeline, only
 
 from modelmon_dagster.checks import FAILED, NOT_JUDGED, PASSED
 from modelmon_dagster.dashboard import figures
-from modelmon_dagster.dashboard.data import DashboardData
+from modelmon_dagster.dashboard.data import DashboardData, load_dashboard_data
+from modelmon_dagster.dashboard.page import model_page
 from modelmon_dagster.dashboard.status import (
     AMBER,
     GREEN,
@@ -190,6 +191,29 @@ def values_of(array) -> np.ndarray:
 
 def trace(figure, name):
     return next(t for t in figure.data if t.name == name)
+
+
+def test_a_deploy_by_a_person_has_no_run_and_the_page_still_renders(built, demo_config):
+    # registry events without a run id (a person's deploy) come back from SQL as NaN, which a
+    # template takes for true; `make demo` failed on it
+    data = load_dashboard_data(built["warehouse"], demo_config.model(MODEL), DAY1)
+    deploy = {
+        "kind": "promoted",
+        "version": "hotfix-1",
+        "from_version": "v1",
+        "at": pd.Timestamp(DAY1),
+        "actor": "user:ci",
+        "reason": "hotfix",
+        "trigger_check": None,
+        "trigger_partition": None,
+        "trigger_severity": None,
+        "trigger_rule": None,
+        "run_id": None,
+    }
+    actions = pd.DataFrame([deploy, deploy | {"version": "hotfix-2", "run_id": "abcdef0123456789"}])
+    assert actions["run_id"].isna().iloc[0]
+    html, _ = model_page(dataclasses.replace(data, actions=actions))
+    assert "hotfix-1" in html and "runs/abcdef0123456789" in html
 
 
 def test_the_pages_are_written_offline_with_one_plotly_bundle(built):

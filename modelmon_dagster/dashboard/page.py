@@ -108,7 +108,10 @@ def _charts(data: DashboardData) -> dict[str, list[Chart]]:
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return frame.to_dict("records") if len(frame) else []
+    """Rows for a template, missing values as None (NaN is true: a person's deploy has no run)."""
+    if not len(frame):
+        return []
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def model_page(data: DashboardData) -> tuple[str, dict[str, TierStatus]]:
