@@ -461,7 +461,8 @@ def test_both_sides_sampling_error_counts():
     # the day has 1e7 labels; the reference only 200: a 5-point drop is within its noise
     day, ref = {"accuracy": 0.85, "n_labelled": BIG}, {"accuracy": 0.9, "n_labelled": 200}
     severity, details = compare_metric("accuracy", day, ref, PERF)
-    z = 0.05 / np.hypot(np.sqrt(0.85 * 0.15 / BIG), np.sqrt(0.9 * 0.1 / 200))
+    # the day's error under the null hypothesis (its n at the reference's accuracy)
+    z = 0.05 / np.hypot(np.sqrt(0.9 * 0.1 / BIG), np.sqrt(0.9 * 0.1 / 200))
     assert severity is None and details["p_value"] == pytest.approx(stats.norm.sf(z), rel=1e-9)
 
 
