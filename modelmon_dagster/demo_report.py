@@ -114,7 +114,8 @@ def _slow_ramp(failed: pd.DataFrame, start: dt.datetime) -> None:
             print(f"  {name:<24} never")
             continue
         hours = (when - ramp) / dt.timedelta(hours=1)
-        print(f"  {name:<24} {when:%m-%d %H:%M}  ({hours:.0f} h into the ramp)")
+        into = f"{hours:.0f} h into the ramp" if hours > 0 else "before the ramp: a false alarm"
+        print(f"  {name:<24} {when:%m-%d %H:%M}  ({into})")
 
 
 def _registry(warehouse: Warehouse) -> None:
