@@ -161,6 +161,36 @@ def _flag_marks(flags: pd.DataFrame, x: str, y: str) -> go.Scatter:
     )
 
 
+def _day_heatmap(
+    grid: pd.DataFrame,
+    flags: pd.DataFrame,
+    row: str,
+    colours: str,
+    label: str,
+    title: str,
+    name: str | None = None,
+) -> go.Figure:
+    """Rows x days of effect sizes, ``flags`` (``day`` and ``row`` columns) marked with a cross."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=list(grid.columns),
+            y=list(grid.index),
+            colorscale=colours,
+            zmin=0,
+            colorbar={"title": label},
+            hovertemplate=f"%{{y}} on %{{x}}: {label} %{{z:.3f}}<extra></extra>",
+            name=name,
+        )
+    )
+    if len(flags):
+        fig.add_trace(_flag_marks(flags, "day", row))
+    fig.update_xaxes(type="category")
+    fig = _layout(fig, title, 140 + 22 * len(grid))
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
 def drift_heatmap(data: DashboardData) -> go.Figure | None:
     """Drift effect size per column and day; drifted cells marked with a cross."""
     frame = data.column_drift
@@ -169,25 +199,9 @@ def drift_heatmap(data: DashboardData) -> go.Figure | None:
     frame = frame.dropna(subset=["effect_size"])
     frame = frame.assign(day=frame["day_start"].dt.strftime("%Y-%m-%d"))
     grid = frame.pivot_table(index="column_name", columns="day", values="effect_size")
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.to_numpy(),
-            x=list(grid.columns),
-            y=list(grid.index),
-            colorscale="Reds",
-            zmin=0,
-            colorbar={"title": "effect"},
-            hovertemplate="%{y} on %{x}: effect %{z:.3f}<extra></extra>",
-            name="effect size",
-        )
-    )
     flags = frame[frame["drifted"].fillna(False).astype(bool)]
-    if len(flags):
-        fig.add_trace(_flag_marks(flags, "day", "column_name"))
-    fig.update_xaxes(type="category")
-    fig = _layout(fig, "Drift effect size per column and day (x = flagged)", 140 + 22 * len(grid))
-    fig.update_layout(hovermode="closest")
-    return fig
+    title = "Drift effect size per column and day (x = flagged)"
+    return _day_heatmap(grid, flags, "column_name", "Reds", "effect", title, name="effect size")
 
 
 def segment_drift_heatmap(data: DashboardData) -> go.Figure | None:
@@ -204,24 +218,9 @@ def segment_drift_heatmap(data: DashboardData) -> go.Figure | None:
         effect_size=("effect_size", "max"), drifted=("drifted", "any")
     )
     grid = by_cell["effect_size"].unstack("day")
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.to_numpy(),
-            x=list(grid.columns),
-            y=list(grid.index),
-            colorscale="Oranges",
-            zmin=0,
-            colorbar={"title": "max effect"},
-            hovertemplate="%{y} on %{x}: max effect %{z:.3f}<extra></extra>",
-        )
-    )
     flags = by_cell[by_cell["drifted"]].reset_index()
-    if len(flags):
-        fig.add_trace(_flag_marks(flags, "day", "segment"))
-    fig.update_xaxes(type="category")
-    fig = _layout(fig, "Segment drift: largest effect per segment and day", 140 + 22 * len(grid))
-    fig.update_layout(hovermode="closest")
-    return fig
+    title = "Segment drift: largest effect per segment and day"
+    return _day_heatmap(grid, flags, "segment", "Oranges", "max effect", title)
 
 
 def _band(
