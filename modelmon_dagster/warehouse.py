@@ -21,6 +21,8 @@ import sqlalchemy as sa
 PORTABLE_TYPES = frozenset(
     {"VARCHAR", "DOUBLE PRECISION", "BIGINT", "INTEGER", "BOOLEAN", "TIMESTAMP", "DATE"}
 )
+# A PostgreSQL table that receives this many rows in one replacement is analysed at once.
+ANALYZE_AFTER_ROWS = 1_000
 
 
 def quote(identifier: str) -> str:
@@ -247,7 +249,30 @@ class Warehouse:
                 if rep.cleanup_sql is not None:
                     removed = conn.execute(sa.text(rep.cleanup_sql), dict(rep.params)).rowcount
                     counts[-1] -= max(removed, 0)
+        self._refresh_statistics(replacements, counts)
         return counts
+
+    def _refresh_statistics(self, replacements: "list[Replacement]", counts: list[int]) -> None:
+        """``ANALYZE`` the PostgreSQL tables that just received many rows.
+
+        The planner knows a table's size only from its statistics, and autovacuum refreshes
+        them a minute or more after a bulk load. A backfill queries the rows it has just
+        written within seconds: planned for the empty table it saw last, the daily label join
+        ran as a nested loop, quadratic in the day's rows (more than four minutes for 30k
+        predictions, never ending at millions). ANALYZE samples a fixed number of rows, so
+        its cost does not grow with the table.
+        """
+        if self.dialect != "postgresql":
+            return
+        names = {
+            rep.schema.name
+            for rep, count in zip(replacements, counts, strict=True)
+            if count >= ANALYZE_AFTER_ROWS
+        }
+        if names:
+            with self.transaction() as conn:
+                for name in sorted(names):
+                    conn.execute(sa.text(f"ANALYZE {quote(name)}"))
 
     def insert_arrow(self, conn: sa.Connection, schema: TableSchema, rows: pa.Table) -> int:
         """Bulk-insert an Arrow table inside the caller's transaction."""
