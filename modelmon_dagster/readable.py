@@ -45,6 +45,23 @@ def number(value, digits: int = 4) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+_ACRONYMS = {"auc", "roc", "pr", "mae", "rmse", "mape", "ece", "fpr", "tpr", "f1", "psi"}
+_MEASURES = {"wasserstein/std": "shift {:.2f} std", "js_distance": "Jensen-Shannon {:.2f}"}
+
+
+def name(identifier: str) -> str:
+    """An internal metric name in words: ``estimated_roc_auc`` -> ``estimated ROC AUC``."""
+    return " ".join(
+        w.upper() if w in _ACRONYMS else w for w in identifier.removeprefix("f_").split("_")
+    )
+
+
+def effect(measure: str, size: float) -> str:
+    """A drift effect size with its measure in words: ``shift 0.30 std``."""
+    template = _MEASURES.get(measure)
+    return template.format(size) if template else f"{name(measure)} {size:.2f}"
+
+
 def timestamp(value, seconds: bool = True) -> str:
     """A (naive UTC) time as ``2026-11-16 02:42:18`` (or to the minute), missing as a dash."""
     if is_missing(value):

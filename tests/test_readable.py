@@ -138,3 +138,34 @@ def test_the_review_page_fits_a_1280_pixel_screen_in_headless_chromium(day_run, 
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 20_000
     assert errors == []
+
+
+# --- check messages in the Dagster UI and the warehouse ----------------------------------------
+
+GX_NAME = re.compile(r"expect_[a-z_]+")
+NUMBER = re.compile(r"(?<![\w.])-?(\d+\.\d+|\.\d+)(?:e[-+]?\d+)?")
+
+
+def significant_digits(number: str) -> int:
+    """How many significant digits a written decimal number has (``0.04037`` -> 4)."""
+    mantissa = number.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+    return len(mantissa)
+
+
+def test_check_messages_use_plain_words_and_rounded_numbers(day_run):
+    evaluations = [e for r in day_run["runs"] for e in r.get_asset_check_evaluations()]
+    stored = day_run["warehouse"].query_df(
+        "SELECT check_name, status, description, metadata FROM check_results"
+    )
+    failed = {e.check_name for e in evaluations if not e.passed}
+    # the day's incidents fail these checks, so their messages are in the sample read below
+    assert {"schema", "data_quality", "feature_drift"} <= failed, failed
+    # what people read: the messages (UI and warehouse) and the metadata the UI shows
+    shown = [e.description or "" for e in evaluations] + list(stored["description"])
+    shown += [str(v.value) for e in evaluations for v in e.metadata.values()]
+    assert not [t for t in shown + list(stored["metadata"].dropna()) if GX_NAME.search(t)]
+    long = {n for t in shown for n in NUMBER.findall(t) if significant_digits(n) > 6}
+    assert not long
+    schema = next(e.description for e in evaluations if e.check_name == "schema" and not e.passed)
+    assert re.search(r"account_age_days: \d+\.\d% missing or mistyped", schema)
+    assert re.search(r"records: \d+\.\d% with a schema error", schema)

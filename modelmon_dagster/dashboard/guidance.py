@@ -1,4 +1,8 @@
-"""What a failed check means and what to look at first, in words for the person on call."""
+"""What a failed check means and what to look at first, in words for the person on call.
+
+The dashboard shows it next to a tier's worst finding; every asset check's description in the
+Dagster UI ends with it (:func:`check_description`).
+"""
 
 # check name -> (what is wrong, what to do first)
 GUIDANCE = {
@@ -21,11 +25,13 @@ GUIDANCE = {
     ),
     "schema": (
         "records missing features or carrying the wrong types",
-        "find the upstream change in the feature pipeline; the hour's aggregates are blocked",
+        "find the upstream change in the feature pipeline, fix the producer and rerun the hour "
+        "(meanwhile the broken columns' statistics are left out of the hour's aggregates)",
     ),
     "data_quality": (
         "values outside the baseline's ranges or categories, or quarantined lines",
-        "compare the offending columns with their source; fix the producer, not the check",
+        "compare the offending columns (the failing rows are in the metadata) with their "
+        "source; fix the producer, not the check",
     ),
     "feature_drift": (
         "input features distributed differently from the baseline",
@@ -69,13 +75,23 @@ GUIDANCE = {
     ),
     "control_charts": (
         "a monitored series beyond its control limits",
-        "the check's message names the series; see the control charts below",
+        "the check's message names the series; see the control charts on the dashboard page",
     ),
     "cusum": (
         "a small persistent shift or slow ramp in a series",
-        "the check's message names the series; see the CUSUM chart below",
+        "the check's message names the series and direction; see the CUSUM chart on the "
+        "dashboard page",
     ),
 }
+
+
+def check_description(check_name: str, measures: str) -> str:
+    """A check's description: what it ``measures``, what a failure means and what to do.
+
+    Raises ``KeyError`` for a check without guidance: every check must say what to do.
+    """
+    wrong, action = GUIDANCE[check_name]
+    return f"{measures.rstrip()} A failure means {wrong}. What to do: {action}."
 
 
 def guidance(check_name: str) -> tuple[str, str] | None:
