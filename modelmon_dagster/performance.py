@@ -376,17 +376,16 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
         return CheckOutcome.not_judged(name, "no metrics for this day", meta)
     if not ref:
         return CheckOutcome.not_judged(name, "the baseline has no reference performance", meta)
-    missing = [
-        f"{m} ({'day' if math.isnan(day.get(m, math.nan)) else 'baseline'})"
+    missing = {
+        m: "day" if math.isnan(day.get(m, math.nan)) else "baseline"
         for m in metrics
         if math.isnan(day.get(m, math.nan)) or math.isnan(ref.get(m, math.nan))
-    ]
-    meta["not_compared"] = missing
-    compared = [m for m in metrics if not any(x.startswith(f"{m} (") for x in missing)]
+    }
+    meta["not_compared"] = [f"{m} ({side})" for m, side in missing.items()]
+    said = ", ".join(f"{readable.name(m)} ({side})" for m, side in missing.items())
+    compared = [m for m in metrics if m not in missing]
     if not compared:
-        return CheckOutcome.not_judged(
-            name, "no key metric on both sides: " + ", ".join(missing), meta
-        )
+        return CheckOutcome.not_judged(name, f"no key metric on both sides: {said}", meta)
     findings, worst = [], None
     for metric in compared:
         if kind == "estimated":
@@ -407,7 +406,7 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
             "value": round(day["estimated_roc_auc"], 4),
             "baseline": round(ref.get("estimated_roc_auc", math.nan), 4),
         }
-    unjudged = f" (not compared: {', '.join(missing)})" if missing else ""
+    unjudged = f" (not compared: {said})" if missing else ""
     if not findings:
         return CheckOutcome(
             name,
