@@ -35,23 +35,25 @@ GUIDANCE = {
     ),
     "feature_drift": (
         "input features distributed differently from the baseline",
-        "see the drift heat map for the columns and days; if performance follows, retrain",
+        "see the drift heat map on the dashboard page for the columns and days; if performance "
+        "follows, retrain",
     ),
     "prediction_drift": (
         "predictions or scores distributed differently from the baseline",
-        "usually follows input drift; check the model tier for a performance drop",
+        "usually follows input drift; check the dashboard's model tier for a performance drop",
     ),
     "label_drift": (
         "the arriving labels differ from the baseline",
         "the world changed (concept drift): expect performance to follow, plan a retrain",
     ),
     "null_rate": (
-        "more missing values than the reference had",
+        "more (or fewer) missing values than the reference had",
         "look for an upstream join or feature source that stopped filling the column",
     ),
     "segment_drift": (
         "drift inside a segment against that segment's own reference",
-        "see the segment heat map; one segment's traffic or population changed",
+        "see the segment drift heat map on the dashboard page; one segment's traffic or "
+        "population changed",
     ),
     "performance": (
         "realised performance worse than the reference",
@@ -63,7 +65,7 @@ GUIDANCE = {
     ),
     "segment_performance": (
         "a segment clearly worse than the rest of the day",
-        "see the segment chart; consider a segment-specific fix or retrain",
+        "see the segment chart on the dashboard page; consider a segment-specific fix or retrain",
     ),
     "calibration": (
         "scores stopped meaning the probabilities they meant",
