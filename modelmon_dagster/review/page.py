@@ -25,10 +25,10 @@ _ENV = jinja2.Environment(
 )
 # How each task's "most wrong" is measured, and what its strata are.
 _ERROR_MEASURE = {
-    Task.BINARY_CLASSIFICATION: "how far the score is from the true label (confident and "
-    "wrong first)",
+    Task.BINARY_CLASSIFICATION: "by how far the score is from the true label, confident and "
+    "wrong first",
     Task.MULTICLASS_CLASSIFICATION: "wrong predictions first",
-    Task.REGRESSION: "the absolute error |prediction − true value|",
+    Task.REGRESSION: "by the absolute error |prediction − true value|",
 }
 _STRATA = {
     Task.BINARY_CLASSIFICATION: "true label × right or wrong",
