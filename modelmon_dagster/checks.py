@@ -57,12 +57,15 @@ class CheckOutcome:
 
 
 ALL_COLUMNS = "*"
+# Great Expectations' expectation types in words ("{column}: {share} {phrase}"); the column
+# ``schema_errors`` stands for the whole record.
 _PHRASES = {
     "expect_column_values_to_not_be_null": "missing or mistyped",
-    "expect_column_values_to_be_null": "of records with schema errors",
-    "expect_column_values_to_be_between": "outside the baseline's range",
+    "expect_column_values_to_be_null": "with a schema error",
+    "expect_column_values_to_be_between": "outside the expected range",
     "expect_column_values_to_be_in_set": "in categories unseen in the baseline",
 }
+_RECORD = "schema_errors"
 
 
 def _column_label(column: str) -> str:
@@ -71,12 +74,20 @@ def _column_label(column: str) -> str:
 
 
 def _expectation_summary(report: QualityReport, severity: str) -> list[dict]:
-    return [o.as_metadata() | {"column": _column_label(o.column)} for o in report.failed(severity)]
+    """Failed expectations for the UI: the column and the problem in words, not GX's names."""
+    out = []
+    for o in report.failed(severity):
+        entry = o.as_metadata()
+        kind = entry.pop("expectation")
+        entry.pop("column")
+        column = "records" if o.column == _RECORD else _column_label(o.column)
+        problem = _PHRASES.get(kind, kind.removeprefix("expect_").replace("_", " "))
+        out.append({"column": column, "problem": problem, **entry})
+    return out
 
 
 def _problem_text(failed: dict) -> str:
-    phrase = _PHRASES.get(failed["expectation"], failed["expectation"])
-    return f"{failed['column']}: {failed['unexpected_fraction']:.1%} {phrase}"
+    return f"{failed['column']}: {failed['unexpected_fraction']:.1%} {failed['problem']}"
 
 
 def feature_error_rates(rows: pd.DataFrame, model: ModelConfig) -> dict[str, float]:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from modelmon_dagster import readable
 from modelmon_dagster.baseline import (
     Baseline,
     ColumnBins,
@@ -527,7 +528,7 @@ def drift_outcome(
         return CheckOutcome(check_name, True, "WARN", "no significant drift", meta)
     severity = "ERROR" if (drifted["severity"] == "ERROR").any() else "WARN"
     top = ", ".join(
-        f"{r.column_name} ({r.effect_measure} {r.effect_size:.2f})"
+        f"{r.column_name} ({readable.effect(r.effect_measure, r.effect_size)})"
         for r in drifted.head(5).itertuples()
     )
     return CheckOutcome(
@@ -771,7 +772,8 @@ def segment_drift_outcome(rows: pd.DataFrame, model: ModelConfig) -> CheckOutcom
         return CheckOutcome("segment_drift", True, "WARN", "no drift inside any segment", meta)
     severity = "ERROR" if (drifted["severity"] == "ERROR").any() else "WARN"
     top = ", ".join(
-        f"{r.segment_column}={r.segment_value}: {r.column_name} ({r.effect_size:.2f})"
+        f"{r.segment_column}={r.segment_value}: {r.column_name} "
+        f"({readable.effect(r.effect_measure, r.effect_size)})"
         for r in drifted.head(3).itertuples()
     )
     return CheckOutcome(

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from modelmon_dagster import readable
 from modelmon_dagster.checks import CheckOutcome
 from modelmon_dagster.config import ModelConfig, Task
 from modelmon_dagster.stats.cbpe import DEFAULT_THRESHOLD, expected_roc_auc, predicted_positive_bins
@@ -375,17 +376,16 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
         return CheckOutcome.not_judged(name, "no metrics for this day", meta)
     if not ref:
         return CheckOutcome.not_judged(name, "the baseline has no reference performance", meta)
-    missing = [
-        f"{m} ({'day' if math.isnan(day.get(m, math.nan)) else 'baseline'})"
+    missing = {
+        m: "day" if math.isnan(day.get(m, math.nan)) else "baseline"
         for m in metrics
         if math.isnan(day.get(m, math.nan)) or math.isnan(ref.get(m, math.nan))
-    ]
-    meta["not_compared"] = missing
-    compared = [m for m in metrics if not any(x.startswith(f"{m} (") for x in missing)]
+    }
+    meta["not_compared"] = [f"{m} ({side})" for m, side in missing.items()]
+    said = ", ".join(f"{readable.name(m)} ({side})" for m, side in missing.items())
+    compared = [m for m in metrics if m not in missing]
     if not compared:
-        return CheckOutcome.not_judged(
-            name, "no key metric on both sides: " + ", ".join(missing), meta
-        )
+        return CheckOutcome.not_judged(name, f"no key metric on both sides: {said}", meta)
     findings, worst = [], None
     for metric in compared:
         if kind == "estimated":
@@ -397,7 +397,8 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
             severity, meta[metric] = compare_metric(metric, day, ref, t)
         if severity:
             findings.append(
-                f"{metric} {meta[metric]['value']:.3f} vs baseline {meta[metric]['baseline']:.3f}"
+                f"{readable.name(metric)} {meta[metric]['value']:.3f} vs "
+                f"{meta[metric]['baseline']:.3f} on the reference"
             )
             worst = "ERROR" if "ERROR" in (severity, worst) else "WARN"
     if kind == "estimated" and "estimated_roc_auc" in day:  # shown, not judged
@@ -405,13 +406,13 @@ def performance_outcome(frame, model: ModelConfig, baseline: dict, kind: str) ->
             "value": round(day["estimated_roc_auc"], 4),
             "baseline": round(ref.get("estimated_roc_auc", math.nan), 4),
         }
-    unjudged = f" (not compared: {', '.join(missing)})" if missing else ""
+    unjudged = f" (not compared: {said})" if missing else ""
     if not findings:
         return CheckOutcome(
             name,
             True,
             "ERROR" if kind == "realised" else "WARN",
-            f"{', '.join(compared)} in line with the baseline{unjudged}",
+            f"{', '.join(map(readable.name, compared))} in line with the reference{unjudged}",
             meta,
         )
     return CheckOutcome(name, False, worst, "; ".join(findings) + unjudged, meta)
@@ -557,7 +558,7 @@ def segment_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict) -> 
         severity = "ERROR" if gap >= t.segment_gap_error else "WARN"
         problems.append(
             f"{len(found)} segment(s) worse than the rest of the day; worst {scope[0]}="
-            f"{scope[1]}: {key} {value:.3f} vs {overall[key]:.3f} overall"
+            f"{scope[1]}: {readable.name(key)} {value:.3f} vs {overall[key]:.3f} overall"
         )
     if own_reference:
         severity = "ERROR" if "ERROR" in (severity, *(x[0] for x in own_reference)) else "WARN"
@@ -599,7 +600,11 @@ def calibration_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict)
     meta["rise"] = round(rise, 4)
     if rise > t.calibration_ece_rise_warn:
         return CheckOutcome(
-            "calibration", False, "WARN", f"ECE {day['ece']:.3f} vs baseline {ref['ece']:.3f}", meta
+            "calibration",
+            False,
+            "WARN",
+            f"calibration error (ECE) {day['ece']:.3f} vs {ref['ece']:.3f} on the reference",
+            meta,
         )
     return CheckOutcome("calibration", True, "WARN", "calibration in line with the baseline", meta)
 

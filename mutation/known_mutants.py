@@ -88,7 +88,7 @@ MUTANTS = (
     ),
     Mutant(
         "review sample keeps the earliest label",
-        "modelmon_dagster/review.py",
+        "modelmon_dagster/review/sample.py",
         "ORDER BY label_ts DESC, partition_hour DESC",
         "ORDER BY label_ts ASC, partition_hour ASC",
         (LABELS,),

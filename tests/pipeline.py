@@ -6,6 +6,8 @@ import dagster as dg
 
 from modelmon_dagster.defs.build import build_definitions
 from modelmon_dagster.defs.jobs import BASELINE_JOB, job_name
+from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
+from modelmon_dagster.sim import simulate
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 HOUR_KEY = "%Y-%m-%d-%H:%M"
@@ -85,3 +87,19 @@ class Pipeline:
             if tuple(event.materialization.asset_key.path) == path:
                 return {k: v.value for k, v in event.materialization.metadata.items()}
         raise KeyError(path)
+
+
+def simulated(root, config, start, days, scenarios):
+    """A baselined pipeline over ``days`` simulated days from ``start``, on DuckDB under ``root``.
+
+    Returns ``(pipeline, settings)``.
+    """
+    settings = Settings(
+        config_path=PROJECT_ROOT / "config" / "models.yaml",
+        data_dir=root / "data",
+        warehouse_url=f"duckdb:///{root / 'warehouse.duckdb'}",
+    )
+    simulate(config, settings.data_dir, start, days, seed=42, scenarios=scenarios)
+    pipeline = Pipeline(config, settings)
+    pipeline.baseline()
+    return pipeline, settings

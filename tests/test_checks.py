@@ -71,12 +71,13 @@ def test_grading_by_fraction(ready, settings, fraud):
     assert not schema.passed and schema.severity == ERROR
     assert [f["column"] for f in schema.metadata["failed_expectations"]] == [
         "amount",
-        "schema_errors",
+        "records",
     ]
     assert schema.metadata["failed_expectations"][0]["unexpected_fraction"] == pytest.approx(0.30)
     # only the broken feature is blocked; the message names it as people know it
     assert list(schema.metadata["blocked_columns"]) == ["amount"]
     assert "amount: 30.0% missing or mistyped" in schema.description
+    assert "records: 30.0% with a schema error" in schema.description
     assert "f_amount" not in schema.description
 
     write_broken_hour(settings.logs_root, fraud, HOUR, 1000, 0.01, missing_amount)
@@ -97,9 +98,9 @@ def test_out_of_range_and_unseen_categories_warn(ready, settings, fraud):
     write_broken_hour(settings.logs_root, fraud, HOUR, 500, 0.05, odd)
     schema, quality, _ = outcomes(settings, wh, fraud)
     assert schema.passed
-    failed = {(f["column"], f["expectation"]) for f in quality.metadata["failed_expectations"]}
-    assert ("txn_count_24h", "expect_column_values_to_be_between") in failed
-    assert ("country", "expect_column_values_to_be_in_set") in failed
+    failed = {(f["column"], f["problem"]) for f in quality.metadata["failed_expectations"]}
+    assert ("txn_count_24h", "outside the expected range") in failed
+    assert ("country", "in categories unseen in the baseline") in failed
     sample = next(f for f in quality.metadata["failed_expectations"] if f["column"] == "country")
     assert sample["sample"][0] == "atlantis" and sample["unexpected_count"] == 25
     assert sample["failing_rows"][0] == {

@@ -8,10 +8,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
-import os
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,7 +16,8 @@ import numpy as np
 import pandas as pd
 import plotly.io as pio
 import pytest
-from pipeline import Pipeline, only
+from browser import browser_page
+from pipeline import Pipeline, only, simulated
 
 from modelmon_dagster.checks import FAILED, NOT_JUDGED, PASSED
 from modelmon_dagster.dashboard import figures
@@ -36,14 +34,12 @@ from modelmon_dagster.dashboard.status import (
     tier_statuses,
 )
 from modelmon_dagster.defs.dashboard.assets import DASHBOARD_JOB
-from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
-from modelmon_dagster.sim import demo_scenarios, simulate
+from modelmon_dagster.sim import demo_scenarios
 from modelmon_dagster.warehouse import Warehouse
 
 DAY0 = dt.datetime(2026, 11, 16)
 DAY1 = DAY0 + dt.timedelta(days=1)
 MODEL = "demand_forecaster"
-CHROMIUM = "/usr/bin/chromium"
 # one worker builds the shared two-day fixture (make test runs -n 2 --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("dashboard")
 
@@ -144,16 +140,10 @@ def test_the_day_grid_keeps_an_incident_that_recovered_on_its_day_and_tier():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, demo_config):
-    root = tmp_path_factory.mktemp("dashboard")
-    settings = Settings(
-        config_path=PROJECT_ROOT / "config" / "models.yaml",
-        data_dir=root / "data",
-        warehouse_url=f"duckdb:///{root / 'warehouse.duckdb'}",
-    )
     config = dataclasses.replace(only(demo_config, MODEL), partitions_start=DAY0)
-    simulate(config, settings.data_dir, DAY0, 2, seed=42, scenarios=demo_scenarios(DAY0))
-    pipeline = Pipeline(config, settings)
-    pipeline.baseline()
+    pipeline, settings = simulated(
+        tmp_path_factory.mktemp("dashboard"), config, DAY0, 2, demo_scenarios(DAY0)
+    )
     for day in (DAY0, DAY1):
         pipeline.backfill("hourly", day, day + dt.timedelta(hours=23))
         pipeline.day(day)
@@ -330,53 +320,31 @@ def test_the_asset_describes_the_day_in_its_metadata(built):
 # --- the page in a real browser ----------------------------------------------------------------
 
 
-def chromium() -> str:
-    """Debian's chromium, installed when missing (in CI a missing browser is a failure)."""
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if os.environ.get("CI") and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True)
-        return CHROMIUM
-    pytest.skip("chromium is not installed (apt-get install -y chromium); required in CI")
-
-
 @pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_the_page_renders_every_chart_in_headless_chromium(built, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium()
     began = time.perf_counter()
-    errors = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(built["page"].as_uri())
-            charts = page.locator("div.chart")
-            assert charts.count() == len(figures_of(built["page"])) >= 8
-            page.wait_for_selector("body[data-charts-drawn]", timeout=30_000)
-            assert page.locator("body").get_attribute("data-charts-drawn") == str(charts.count())
-            drawn = page.eval_on_selector_all(
-                "div.chart", "els => els.map(e => e.querySelectorAll('.trace, .hm').length)"
-            )
-            assert all(n > 0 for n in drawn), drawn
-            assert page.locator("#tier-system").get_attribute("data-status") in (
-                GREEN,
-                AMBER,
-                RED,
-                GREY,
-            )
-            shot = tmp_path / "dashboard.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 50_000
-            page.goto((built["folder"] / "index.html").as_uri())
-            assert page.locator("#models td.cell").count() == 3
-        finally:
-            browser.close()
+    with browser_page() as (page, errors):
+        page.goto(built["page"].as_uri())
+        charts = page.locator("div.chart")
+        assert charts.count() == len(figures_of(built["page"])) >= 8
+        page.wait_for_selector("body[data-charts-drawn]", timeout=30_000)
+        assert page.locator("body").get_attribute("data-charts-drawn") == str(charts.count())
+        drawn = page.eval_on_selector_all(
+            "div.chart", "els => els.map(e => e.querySelectorAll('.trace, .hm').length)"
+        )
+        assert all(n > 0 for n in drawn), drawn
+        assert page.locator("#tier-system").get_attribute("data-status") in (
+            GREEN,
+            AMBER,
+            RED,
+            GREY,
+        )
+        shot = tmp_path / "dashboard.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 50_000
+        page.goto((built["folder"] / "index.html").as_uri())
+        assert page.locator("#models td.cell").count() == 3
     assert errors == []
     assert time.perf_counter() - began < 60
 

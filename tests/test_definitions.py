@@ -92,6 +92,20 @@ def test_every_asset_has_a_description_and_writers_share_the_pool(tmp_path):
         assert node.pools == {"warehouse"}, key
 
 
+def test_every_check_says_what_a_failure_means_and_what_to_do(tmp_path):
+    from modelmon_dagster.dashboard.guidance import GUIDANCE
+
+    settings = Settings.from_env({"MODELMON_DATA_DIR": str(tmp_path)})
+    graph = build_definitions(load_config(settings.config_path), settings).resolve_asset_graph()
+    assert len(graph.asset_check_keys) >= 40
+    for key in graph.asset_check_keys:
+        description = graph.get_check_spec(key).description or ""
+        measures, _, advice = description.partition(" A failure means ")
+        wrong, action = GUIDANCE[key.name]
+        assert len(measures) > 20 and "On failure" not in measures, key
+        assert advice == f"{wrong}. What to do: {action}.", key
+
+
 @pytest.mark.e2e
 def test_dagster_cli_validates_the_code_location(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MODELMON_DATA_DIR": str(tmp_path / "data")}

@@ -339,7 +339,12 @@ def test_monthly_review_sample_is_stratified_deterministic_and_readable(world, f
     strata = set(sample.loc[sample["reason"] != "most_wrong", "stratum"])
     assert {"label=0, right", "label=0, wrong", "label=1, right", "label=1, wrong"} <= strata
     page = (folder / "2026-11.html").read_text()
-    assert "<table>" in page and "most_wrong" in page and page.count("<tr>") == len(sample) + 1
+    assert '<table id="review">' in page and "most wrong" in page
+    assert page.count("<tr") == len(sample) + 1
+    # demand_forecaster has no label yet: an empty page that says so, and no internal columns
+    unlabelled = w["settings"].data_dir / "reviews" / "demand_forecaster"
+    assert "No labelled prediction in this month yet" in (unlabelled / "2026-11.html").read_text()
+    assert "draw" not in pd.read_csv(unlabelled / "2026-11.csv").columns
     assert run().success
     assert (folder / "2026-11.csv").read_text() == first  # a rerun gives the same rows
 

@@ -314,7 +314,7 @@ def test_drift_outcome_names_the_worst_column_first():
     rows = decided([0.1, ERROR_AT * 2, 0.01, 0.15])
     outcome = drift_outcome(pd.DataFrame(rows), "prediction_drift", ("feature",))
     assert outcome.name == "prediction_drift"
-    assert outcome.description.startswith("drift in 3 column(s): c1 (wasserstein/std 0.50)")
+    assert outcome.description.startswith("drift in 3 column(s): c1 (shift 0.50 std)")
     assert [c["column"] for c in outcome.metadata["columns"]] == ["c1", "c3", "c0", "c2"]
     assert outcome.metadata["share_drifted"] == 0.75
 
@@ -502,7 +502,7 @@ def test_every_key_metric_is_compared_not_only_the_first(fraud):
     ref = {"accuracy": 0.97, "recall": 0.8, "n_positive": 2000, "n_labelled": 50_000}
     outcome = performance_outcome(frame, fraud, {(ALL, ALL): ref}, "realised")
     assert outcome.passed is False and outcome.severity == "ERROR"
-    assert outcome.description.startswith("recall 0.500 vs baseline 0.800")
+    assert outcome.description.startswith("recall 0.500 vs 0.800 on the reference")
 
 
 @pytest.mark.parametrize(

@@ -148,7 +148,7 @@ def test_estimate_without_a_reference_estimate_is_not_judged(fraud):
     frame = day_frame([(ALL, "estimated", "accuracy", 0.50, 0)])
     outcome = performance_outcome(frame, fraud, {ALL: {"accuracy": 0.96}}, "estimated")
     assert outcome.passed is None
-    assert "estimated_accuracy (baseline)" in outcome.description
+    assert "estimated accuracy (baseline)" in outcome.description
 
 
 def test_a_key_metric_missing_on_one_side_is_named_not_skipped(fraud):
@@ -163,7 +163,7 @@ def test_a_key_metric_missing_on_one_side_is_named_not_skipped(fraud):
     outcome = performance_outcome(frame, fraud, ref, "realised")
     assert outcome.passed is True
     assert outcome.metadata["not_compared"] == ["roc_auc (day)"]
-    assert "not compared: roc_auc (day)" in outcome.description
+    assert "not compared: ROC AUC (day)" in outcome.description
 
 
 def test_too_few_labels_is_not_judged_not_a_warning(fraud):

@@ -1,4 +1,8 @@
-"""What a failed check means and what to look at first, in words for the person on call."""
+"""What a failed check means and what to look at first, in words for the person on call.
+
+The dashboard shows it next to a tier's worst finding; every asset check's description in the
+Dagster UI ends with it (:func:`check_description`).
+"""
 
 # check name -> (what is wrong, what to do first)
 GUIDANCE = {
@@ -21,31 +25,35 @@ GUIDANCE = {
     ),
     "schema": (
         "records missing features or carrying the wrong types",
-        "find the upstream change in the feature pipeline; the hour's aggregates are blocked",
+        "find the upstream change in the feature pipeline, fix the producer and rerun the hour "
+        "(meanwhile the broken columns' statistics are left out of the hour's aggregates)",
     ),
     "data_quality": (
         "values outside the baseline's ranges or categories, or quarantined lines",
-        "compare the offending columns with their source; fix the producer, not the check",
+        "compare the offending columns (the failing rows are in the metadata) with their "
+        "source; fix the producer, not the check",
     ),
     "feature_drift": (
         "input features distributed differently from the baseline",
-        "see the drift heat map for the columns and days; if performance follows, retrain",
+        "see the drift heat map on the dashboard page for the columns and days; if performance "
+        "follows, retrain",
     ),
     "prediction_drift": (
         "predictions or scores distributed differently from the baseline",
-        "usually follows input drift; check the model tier for a performance drop",
+        "usually follows input drift; check the dashboard's model tier for a performance drop",
     ),
     "label_drift": (
         "the arriving labels differ from the baseline",
         "the world changed (concept drift): expect performance to follow, plan a retrain",
     ),
     "null_rate": (
-        "more missing values than the reference had",
+        "more (or fewer) missing values than the reference had",
         "look for an upstream join or feature source that stopped filling the column",
     ),
     "segment_drift": (
         "drift inside a segment against that segment's own reference",
-        "see the segment heat map; one segment's traffic or population changed",
+        "see the segment drift heat map on the dashboard page; one segment's traffic or "
+        "population changed",
     ),
     "performance": (
         "realised performance worse than the reference",
@@ -57,7 +65,7 @@ GUIDANCE = {
     ),
     "segment_performance": (
         "a segment clearly worse than the rest of the day",
-        "see the segment chart; consider a segment-specific fix or retrain",
+        "see the segment chart on the dashboard page; consider a segment-specific fix or retrain",
     ),
     "calibration": (
         "scores stopped meaning the probabilities they meant",
@@ -69,13 +77,23 @@ GUIDANCE = {
     ),
     "control_charts": (
         "a monitored series beyond its control limits",
-        "the check's message names the series; see the control charts below",
+        "the check's message names the series; see the control charts on the dashboard page",
     ),
     "cusum": (
         "a small persistent shift or slow ramp in a series",
-        "the check's message names the series; see the CUSUM chart below",
+        "the check's message names the series and direction; see the CUSUM chart on the "
+        "dashboard page",
     ),
 }
+
+
+def check_description(check_name: str, measures: str) -> str:
+    """A check's description: what it ``measures``, what a failure means and what to do.
+
+    Raises ``KeyError`` for a check without guidance: every check must say what to do.
+    """
+    wrong, action = GUIDANCE[check_name]
+    return f"{measures.rstrip()} A failure means {wrong}. What to do: {action}."
 
 
 def guidance(check_name: str) -> tuple[str, str] | None:

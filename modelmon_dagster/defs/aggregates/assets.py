@@ -19,6 +19,7 @@ import dagster as dg
 from modelmon_dagster.baseline import Baseline, baseline_for_window, baselines_by_hour
 from modelmon_dagster.checks import CheckOutcome
 from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.dashboard.guidance import check_description
 from modelmon_dagster.defs.aggregates.describe import DESCRIBERS
 from modelmon_dagster.defs.checks import CheckRecorder
 from modelmon_dagster.defs.partitions import Period, run_periods
@@ -196,7 +197,7 @@ def build_grain_step(
         dg.AssetCheckSpec(
             c.name,
             asset=sql_asset_key(model, c.asset),
-            description=c.description,
+            description=check_description(c.name, c.description),
             partitions_def=partitions_def,
         )
         for c in checks

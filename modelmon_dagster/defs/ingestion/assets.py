@@ -9,6 +9,7 @@ import dagster as dg
 
 from modelmon_dagster.blocked import write_blocked
 from modelmon_dagster.config import ModelConfig
+from modelmon_dagster.dashboard.guidance import check_description
 from modelmon_dagster.defs.checks import CheckRecorder
 from modelmon_dagster.defs.partitions import run_periods
 from modelmon_dagster.defs.resources import (
@@ -56,21 +57,21 @@ def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
         "schema",
         asset=predictions_key,
         partitions_def=hourly,
-        description=(
-            "Records have the config's shape: each required feature present and typed in all but "
-            f"{t.schema_error_rate_error:.0%} of records, at most "
-            f"{t.quarantine_rate_error:.0%} of lines quarantined. On failure (ERROR) the broken "
-            "columns' statistics are left out of the hour's aggregates while the other columns "
-            "are still measured: fix the producer, then rerun the hour."
+        description=check_description(
+            "schema",
+            "Records have the config's shape: each required feature present and typed in all "
+            f"but {t.schema_error_rate_error:.0%} of records, at most "
+            f"{t.quarantine_rate_error:.0%} of lines quarantined (ERROR).",
         ),
     )
     quality_check = dg.AssetCheckSpec(
         "data_quality",
         asset=predictions_key,
         partitions_def=hourly,
-        description=(
+        description=check_description(
+            "data_quality",
             "Values within the baseline's ranges and category sets, few schema problems and "
-            "quarantined lines (WARN): look at the failing rows listed in the metadata."
+            "quarantined lines (WARN).",
         ),
     )
 

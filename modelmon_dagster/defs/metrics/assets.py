@@ -100,8 +100,7 @@ SYSTEM_HEALTH_CHECKS = (
         name="latency",
         description=(
             "p99 latency of the hour against latency_p99_ms_warn / latency_p99_ms_error (more "
-            "than 1 % of requests slower, at 95 % confidence). "
-            "On failure: look for a slow dependency or a new model version (rollback)."
+            "than 1 % of requests slower, at 95 % confidence)."
         ),
         evaluate_range=_latency,
     ),
@@ -110,8 +109,7 @@ SYSTEM_HEALTH_CHECKS = (
         name="error_rate",
         description=(
             "Error and timeout rates of the hour (95 % lower bound) against error_rate_* and "
-            "timeout_rate_*. On failure: read error_type in the raw predictions; a spike right "
-            "after a deploy is a rollback candidate."
+            "timeout_rate_*."
         ),
         evaluate_range=_health(error_rate_outcome),
     ),
@@ -157,8 +155,8 @@ CHART_CHECKS = (
         name="cusum",
         description=(
             "Page's two-sided CUSUM of the same series (k, h or arl0 from the config): small "
-            "persistent shifts and slow ramps that stay inside 3 sigma. On failure: the "
-            "metadata names the series, the direction and the CUSUM path."
+            "persistent shifts and slow ramps that stay inside 3 sigma; the metadata holds each "
+            "series' CUSUM path."
         ),
         evaluate_range=_chart_check("cusum", cusum_outcomes),
     ),

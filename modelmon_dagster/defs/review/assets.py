@@ -35,14 +35,14 @@ def build_review_asset(model: ModelConfig, monthly: dg.PartitionsDefinition):
     ) -> dg.MaterializeResult:
         start, end = window_of(context)
         sample = review_sample(warehouse.get(), model, start, end)
-        month = start.strftime("%Y-%m")
         csv_path, html_path = write_review(
-            sample, model, month, log_store.resolve(f"reviews/{model.name}")
+            sample, model, start, end, log_store.resolve(f"reviews/{model.name}")
         )
         counts = sample["reason"].value_counts().to_dict() if len(sample) else {}
         return dg.MaterializeResult(
             metadata={
                 "rows": dg.MetadataValue.int(len(sample)),
+                "labelled_in_month": dg.MetadataValue.int(int(sample.attrs["labelled"])),
                 "most_wrong": dg.MetadataValue.int(int(counts.get("most_wrong", 0))),
                 "strata": dg.MetadataValue.json(counts),
                 "csv": dg.MetadataValue.path(str(csv_path)),

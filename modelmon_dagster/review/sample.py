@@ -1,14 +1,11 @@
-"""The monthly review sample: predictions and their labels for a person to read (no Dagster).
+"""The monthly review sample: which labelled predictions a person reads (no Dagster).
 
 For each model and month: the labelled predictions the model got most wrong, plus a sample
 stratified by true class and by whether the prediction was right (regression: by error size),
 drawn deterministically (by a hash of the prediction id) so that a rerun gives the same rows.
-Written as CSV (for tools) and as a self-contained HTML page (for people).
 """
 
 import datetime as dt
-import html
-from pathlib import Path
 
 import pandas as pd
 
@@ -46,12 +43,18 @@ def _labelled(warehouse: Warehouse, model: ModelConfig, start, end) -> pd.DataFr
 def review_sample(
     warehouse: Warehouse, model: ModelConfig, start: dt.datetime, end: dt.datetime
 ) -> pd.DataFrame:
-    """The month's review rows, with ``reason`` = ``most_wrong`` or ``stratum:<name>``."""
+    """The month's review rows, with ``reason`` = ``most_wrong`` or ``stratum:<name>``.
+
+    ``sample.attrs["labelled"]`` holds how many labelled predictions the month had (the
+    population the rows were drawn from).
+    """
     rows = _labelled(warehouse, model, start, end)
     if rows.empty:
-        return rows.assign(
+        empty = rows.drop(columns=["draw"]).assign(
             error=pd.Series(dtype=float), stratum=pd.Series(dtype=str), reason=pd.Series(dtype=str)
         )
+        empty.attrs["labelled"] = 0
+        return empty
     if model.task is Task.REGRESSION:
         rows["error"] = (rows["prediction_value"] - rows["label_value"]).abs()
         rows["stratum"] = pd.qcut(
@@ -78,37 +81,6 @@ def review_sample(
     stratified = rest.groupby("stratum", sort=True).head(PER_STRATUM)
     stratified = stratified.assign(reason="stratum:" + stratified["stratum"])
     sample = pd.concat([most_wrong, stratified]).head(MAX_ROWS)
-    return sample.drop(columns=["draw"]).reset_index(drop=True)
-
-
-def write_review(sample: pd.DataFrame, model: ModelConfig, month: str, folder: Path) -> tuple:
-    """Write ``{month}.csv`` and ``{month}.html`` under ``folder``; return both paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    csv_path, html_path = folder / f"{month}.csv", folder / f"{month}.html"
-    sample.to_csv(csv_path, index=False)
-    strata = sample["reason"].value_counts().sort_index()
-    rows_html = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in sample.itertuples(index=False)
-    )
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in sample.columns)
-    summary = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in strata.items())
-    html_path.write_text(f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(model.name)} review sample {html.escape(month)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1a1a1a; }}
-table {{ border-collapse: collapse; font-size: 0.85rem; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }}
-th {{ background: #f0f0f0; position: sticky; top: 0; }}
-tr:nth-child(even) {{ background: #fafafa; }}
-</style></head><body>
-<h1>{html.escape(model.name)}: review sample for {html.escape(month)}</h1>
-<p>{len(sample)} labelled predictions: the {MOST_WRONG} the model got most wrong, then up to
-{PER_STRATUM} per stratum, drawn by a hash of the prediction id (a rerun gives the same rows).</p>
-<ul>{summary}</ul>
-<table><thead><tr>{head}</tr></thead><tbody>
-{rows_html}
-</tbody></table></body></html>
-""")
-    return csv_path, html_path
+    sample = sample.drop(columns=["draw"]).reset_index(drop=True)
+    sample.attrs["labelled"] = len(rows)
+    return sample
