@@ -66,7 +66,8 @@ def test_a_spike_after_the_baseline_window_is_an_error_and_the_window_is_not_jud
     assert "building the control limits of v1" in result[first_day].description
     spike = START + dt.timedelta(days=3, hours=14)
     assert result[spike].passed is False and result[spike].severity == "ERROR"
-    assert result[spike].metadata["beyond"][0]["chart"] == "latency_p99_ms"
+    assert result[spike].metadata["beyond"][0]["chart"] == "latency_p99_ms"  # for tools
+    assert result[spike].description.startswith("beyond 3 sigma: latency p99 ms 120 (")
     judged = [p for p, o in result.items() if o.judged]
     assert len(judged) == 48
     assert [p for p in judged if result[p].failed] == [spike]
@@ -156,6 +157,7 @@ def test_cusum_signals_a_slow_ramp_long_before_the_three_sigma_chart():
     meta = cusum[first_cusum].metadata
     assert meta["h"] == pytest.approx(5.07, abs=0.01)  # arl0 500 for one chart, k 0.5
     assert meta["signals"][0]["direction"] == "above"
+    assert cusum[first_cusum].description.startswith("CUSUM: mean of x shifted above")
 
 
 def test_cusum_holds_after_a_signal_then_clears():

@@ -364,7 +364,7 @@ def control_charts(data: DashboardData) -> go.Figure | None:
         rows=len(charts),
         cols=1,
         shared_xaxes=True,
-        subplot_titles=[f"{c.label} ({c.version})" for c in charts],
+        subplot_titles=[f"{c.title} ({c.version})" for c in charts],
         vertical_spacing=0.06,
     )
     for row, chart in enumerate(charts, start=1):

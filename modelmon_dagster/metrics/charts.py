@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from modelmon_dagster import readable
 from modelmon_dagster.checks import CheckOutcome
 from modelmon_dagster.metrics.settings import ControlChartSettings
 from modelmon_dagster.metrics.store import is_proportion
@@ -103,6 +104,12 @@ class ChartSeries:
     def label(self) -> str:
         """E.g. ``mean[temperature_c]`` or ``error_rate``."""
         return f"{self.metric}[{self.dimension}]" if self.dimension else self.metric
+
+    @property
+    def title(self) -> str:
+        """The series in words for messages: ``mean of temperature_c``, ``latency p99 ms``."""
+        words = readable.name(self.metric)
+        return f"{words} of {self.dimension}" if self.dimension else words
 
 
 def _charted(series: pd.DataFrame, settings: ControlChartSettings) -> pd.DataFrame:
@@ -274,7 +281,7 @@ def chart_outcomes(
             )
             continue
         texts = [
-            f"{c.label} {c.points[period][0]:.4g} ({c.points[period][3]:+.1f} sigma from "
+            f"{c.title} {c.points[period][0]:.4g} ({c.points[period][3]:+.1f} sigma from "
             f"{c.points[period][1]:.4g})"
             for c in errors + warnings
         ]
@@ -347,6 +354,7 @@ def cusum_outcomes(
                     recent.append(
                         {
                             "chart": chart.label,
+                            "series": chart.title,
                             "signalled_at": f"{when:%Y-%m-%d %H:%M}",
                             "direction": direction,
                             "statistic": round(statistic, 3),
@@ -361,7 +369,7 @@ def cusum_outcomes(
             )
             continue
         text = "; ".join(
-            f"{s['chart']} shifted {s['direction']} (signal at {s['signalled_at']})"
+            f"{s['series']} shifted {s['direction']} (signal at {s['signalled_at']})"
             for s in recent[:5]
         )
         out[period] = CheckOutcome("cusum", False, c.severity, f"CUSUM: {text}", meta)
