@@ -197,9 +197,16 @@ class Warehouse:
         )[0]
 
     def _advisory_lock(self, conn: sa.Connection, key: str) -> None:
-        """Hold a PostgreSQL lock named ``key`` until the transaction ends (waits if taken)."""
+        """Hold a PostgreSQL lock named ``key`` until the transaction ends (waits if taken).
+
+        Advisory locks are shared by the whole database: the key names the schema too, so
+        warehouses in other schemas of the same database never wait on each other's tables.
+        """
         conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            sa.text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || :key, 0))"
+            ),
+            {"key": key},
         )
 
     def _lock_windows(self, conn: sa.Connection, replacements: "list[Replacement]") -> None:

@@ -8,6 +8,8 @@ with a unique violation on ``pg_type``.
 import threading
 
 import pytest
+import sqlalchemy as sa
+from conftest import fresh_schema
 
 from modelmon_dagster.warehouse import TableSchema, Warehouse
 
@@ -43,3 +45,24 @@ def test_concurrent_first_writes_create_a_table_once(postgres_schema_url):
             assert warehouse.table_columns(conn, "shared_4") == ["model_name", "n"]
     finally:
         warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_a_table_created_in_another_schema_does_not_wait(postgres_base_url):
+    # Regression: the DDL lock was named by the table alone, and advisory locks span the
+    # database, so a warehouse creating a table waited for another schema's transaction that
+    # had created a table of the same name (a test's fresh schema behind another's long write).
+    schema = TableSchema("shared_between_schemas", (("model_name", "VARCHAR"),))
+    with fresh_schema(postgres_base_url) as first_url, fresh_schema(postgres_base_url) as other:
+        first, second = Warehouse(first_url), Warehouse(other)
+        try:
+            with first.transaction() as holding:
+                first.ensure_table(holding, schema)  # holds the DDL lock until it commits
+                with second.transaction() as conn:
+                    conn.execute(sa.text("SET LOCAL lock_timeout = '3s'"))
+                    second.ensure_table(conn, schema)
+                with second.transaction() as conn:
+                    assert second.table_columns(conn, schema.name) == ["model_name"]
+        finally:
+            first.dispose()
+            second.dispose()
