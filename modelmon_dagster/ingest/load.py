@@ -74,6 +74,7 @@ def _load(
             ),
         ]
     )
+    warehouse.refresh_statistics(raw_schema.name, rows.num_rows)
     reasons = Counter(batch.quarantine.column("reason").to_pylist())
     return IngestResult(
         stream=stream,
