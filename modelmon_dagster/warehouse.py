@@ -349,9 +349,9 @@ class Warehouse:
 
         The planner reads row counts and value ranges from the table's statistics. Without
         fresh ones (autovacuum off, or slower than an hourly backfill) it estimated one
-        prediction in a day and joined a day's labels by nested loop: minutes instead of
-        a second. Analysing when the table has grown by a tenth keeps the cost logarithmic.
-        Returns whether it analysed.
+        prediction in a day and joined a day's labels by nested loop, for minutes. Analysing
+        when the table has grown by a tenth keeps the cost logarithmic. Returns whether it
+        analysed.
         """
         if self.dialect != "postgresql" or rows_written <= 0:
             return False
