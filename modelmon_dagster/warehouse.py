@@ -343,24 +343,3 @@ class Warehouse:
         if found:
             self._existing.add(table)
         return found
-
-    def refresh_statistics(self, table: str, rows_written: int) -> bool:
-        """ANALYZE ``table`` on PostgreSQL when ``rows_written`` exceed a tenth of its rows.
-
-        The planner reads row counts and value ranges from the table's statistics. Without
-        fresh ones (autovacuum off, or slower than an hourly backfill) it estimated one
-        prediction in a day and joined a day's labels by nested loop, for minutes. Analysing
-        when the table has grown by a tenth keeps the cost logarithmic. Returns whether it
-        analysed.
-        """
-        if self.dialect != "postgresql" or rows_written <= 0:
-            return False
-        with self.engine.begin() as conn:
-            known = conn.execute(
-                sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
-                {"t": quote(table)},
-            ).scalar()
-            if known is not None and rows_written <= 0.1 * max(known, 0.0):
-                return False
-            conn.execute(sa.text(f"ANALYZE {quote(table)}"))
-        return True

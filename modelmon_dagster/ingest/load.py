@@ -74,7 +74,6 @@ def _load(
             ),
         ]
     )
-    warehouse.refresh_statistics(raw_schema.name, rows.num_rows)
     reasons = Counter(batch.quarantine.column("reason").to_pylist())
     return IngestResult(
         stream=stream,
