@@ -1,4 +1,4 @@
-"""Runs of different models create the shared tables at the same time (PostgreSQL).
+"""The PostgreSQL warehouse under concurrent runs: shared tables, schema-named locks, plans.
 
 Regression: with runs in parallel on the PostgreSQL instance, two first writes of a shared
 table (``hourly_latency_histogram``) raced in ``CREATE TABLE IF NOT EXISTS`` and one run failed
@@ -66,3 +66,22 @@ def test_a_table_created_in_another_schema_does_not_wait(postgres_base_url):
         finally:
             first.dispose()
             second.dispose()
+
+
+@pytest.mark.postgres
+def test_sql_model_writes_plan_without_nested_loops(postgres_schema_url):
+    # Regression: without statistics the planner joined a day's labels by nested loop (minutes
+    # for a simulated day's performance counts). The setting holds for the write only.
+    schema = TableSchema("planner_setting", (("model_name", "VARCHAR"), ("value", "VARCHAR")))
+    warehouse = Warehouse(postgres_schema_url)
+    try:
+        warehouse.replace_rows(
+            schema,
+            "model_name = :m",
+            {"m": "x"},
+            insert_sql="SELECT :m, current_setting('enable_nestloop')",
+        )
+        assert warehouse.scalar("SELECT value FROM planner_setting") == "off"
+        assert warehouse.scalar("SELECT current_setting('enable_nestloop')") == "on"
+    finally:
+        warehouse.dispose()
