@@ -230,12 +230,26 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class WarehouseRetry:
+    """How a step that writes the warehouse is retried when it fails (e.g. a dropped connection).
+
+    Dagster reruns the whole step after ``delay_seconds``, doubling the wait before each further
+    retry; each write is one transaction, so a failed attempt leaves no partial rows and a
+    successful retry leaves the tables a clean run would. ``max_retries: 0`` turns it off.
+    """
+
+    max_retries: int = 3
+    delay_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class MonitoringConfig:
     """The whole config file."""
 
     partitions_start: dt.datetime
     models: tuple[ModelConfig, ...]
     source_path: Path | None = None
+    warehouse_retry: WarehouseRetry = field(default_factory=WarehouseRetry)
 
     def model(self, name: str) -> ModelConfig:
         """Return the model called ``name``."""
@@ -565,6 +579,22 @@ def _parse_alerting(raw: Any, where: str) -> AlertingConfig:
 RELATIVE_START = re.compile(r"^-(\d{1,4})d$")
 
 
+def _parse_warehouse_retry(raw: Any) -> WarehouseRetry:
+    if raw is None:
+        return WarehouseRetry()
+    raw = _check_keys(raw, {"max_retries", "delay_seconds"}, "warehouse_retry")
+    default = WarehouseRetry()
+    retries = raw.get("max_retries", default.max_retries)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 20:
+        raise ConfigError(
+            f"warehouse_retry.max_retries: expected an integer from 0 to 20, got {retries!r}"
+        )
+    delay = _non_negative_number(
+        raw.get("delay_seconds", default.delay_seconds), "warehouse_retry.delay_seconds"
+    )
+    return WarehouseRetry(max_retries=retries, delay_seconds=delay)
+
+
 def _start_date(raw: Any, today: dt.date | None) -> dt.datetime:
     """``YYYY-MM-DD``, or ``-Nd``: N days before today (UTC; for demos and trials)."""
     text = str(raw)
@@ -587,7 +617,7 @@ def parse_config(
 
     ``today`` fixes the date a relative ``start_date`` counts from (default: today, UTC).
     """
-    raw = _check_keys(raw, {"partitions", "models"}, "config")
+    raw = _check_keys(raw, {"partitions", "models", "warehouse_retry"}, "config")
     partitions = _check_keys(_require(raw, "partitions", "config"), {"start_date"}, "partitions")
     start = _start_date(_require(partitions, "start_date", "partitions"), today)
     models_raw = _require(raw, "models", "config")
@@ -598,7 +628,12 @@ def parse_config(
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise ConfigError(f"models: duplicate model names {duplicated}")
-    return MonitoringConfig(partitions_start=start, models=models, source_path=source_path)
+    return MonitoringConfig(
+        partitions_start=start,
+        models=models,
+        source_path=source_path,
+        warehouse_retry=_parse_warehouse_retry(raw.get("warehouse_retry")),
+    )
 
 
 def load_config(path: str | Path, today: dt.date | None = None) -> MonitoringConfig:

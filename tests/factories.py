@@ -147,3 +147,24 @@ def store_baseline(
     where = "model_name = :m AND baseline_id = :b"
     warehouse.replace_many(rows.replacements(where, {"m": model.name, "b": baseline_id}))
     return baseline_id, frame
+
+
+def labels_then_corrections(
+    records: list[dict],
+    rng: np.random.Generator,
+    draw,
+    labelled: float = 0.8,
+    corrected: float = 0.4,
+) -> tuple[dict, dict]:
+    """Labels for about ``labelled`` of ``records``, then corrections of ``corrected`` of them.
+
+    ``draw(record, previous)`` gives a label: a first one when ``previous`` is None, otherwise
+    a correction of ``previous``. Returns ``(first, corrections)``, both ``{prediction_id:
+    label}``; written to two arrival hours, the corrections must win.
+    """
+    first = {r["prediction_id"]: draw(r, None) for r in records if rng.random() < labelled}
+    by_id = {r["prediction_id"]: r for r in records}
+    corrections = {
+        pid: draw(by_id[pid], label) for pid, label in first.items() if rng.random() < corrected
+    }
+    return first, corrections

@@ -2,12 +2,15 @@
 
 Seven simulated days of the fraud model (day 5 on: same inputs, different outcomes). Labels
 arrive about two days late, so the day-5 and day-6 partitions are judged on partial coverage.
+The days are judged on DuckDB and on PostgreSQL, with the same verdicts on the same numbers.
 """
 
 import dataclasses
 import datetime as dt
 
 import pytest
+from engines import ENGINE_RELATIVE, ENGINES, PerEngine
+from tables import same_rows
 
 from modelmon_dagster.baseline import baseline_id_for, baseline_rows, load_baseline, with_labels
 from modelmon_dagster.defs.build import SQL_PROJECT_DIR
@@ -16,18 +19,14 @@ from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_f
 from modelmon_dagster.performance import baseline_metrics, compute_performance, performance_outcome
 from modelmon_dagster.sim import demo_scenarios, simulate
 from modelmon_dagster.sql import SqlProject, run_model_window
-from modelmon_dagster.warehouse import Warehouse
+
+pytestmark = pytest.mark.xdist_group("concept_drift")  # one worker builds the worlds once
 
 START = dt.datetime(2026, 11, 16)
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory, demo_config):
-    root = tmp_path_factory.mktemp("concept")
-    config = dataclasses.replace(demo_config, models=(demo_config.model("fraud_detector"),))
-    model = config.models[0]
-    simulate(config, root, START, 7, seed=42, scenarios=demo_scenarios(START))
-    wh = Warehouse(f"duckdb:///{root / 'wh.duckdb'}")
+def judge_days(wh, root, model) -> dict:
+    """Ingest the seven days into ``wh`` and judge each day's realised and estimated performance."""
     ref = parse_prediction_files([root / model.baseline.reference_predictions], model)
     labels = parse_label_files([root / model.baseline.reference_labels], model)
     frame = with_labels(ref.rows.to_pandas(), labels.rows.to_pandas())
@@ -52,8 +51,23 @@ def outcomes(tmp_path_factory, demo_config):
             kind: performance_outcome(frame, model, reference, kind)
             for kind in ("realised", "estimated")
         }
-    wh.dispose()
+        out[d]["frame"] = frame
     return out
+
+
+@pytest.fixture(scope="module")
+def worlds(request, tmp_path_factory, demo_config):
+    root = tmp_path_factory.mktemp("concept")
+    config = dataclasses.replace(demo_config, models=(demo_config.model("fraud_detector"),))
+    simulate(config, root, START, 7, seed=42, scenarios=demo_scenarios(START))
+    per_engine = PerEngine(request, lambda wh: judge_days(wh, root, config.models[0]))
+    yield per_engine
+    per_engine.close()
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def outcomes(request, worlds):
+    return worlds[request.param]
 
 
 def test_realised_performance_fails_on_the_concept_drift_days(outcomes):
@@ -82,3 +96,14 @@ def test_estimate_is_quiet_on_clean_days_and_cannot_see_concept_drift(outcomes):
     est = outcomes[5]["estimated"].metadata["estimated_accuracy"]["value"]
     real = outcomes[5]["realised"].metadata["accuracy"]["value"]
     assert est - real > 0.015
+
+
+@pytest.mark.postgres
+def test_both_engines_judge_each_day_alike_on_the_same_numbers(worlds):
+    duck, pg = worlds["duckdb"], worlds["postgres"]
+    for d in range(7):
+        for kind in ("realised", "estimated"):
+            a, b = duck[d][kind], pg[d][kind]
+            assert (a.passed, a.severity, a.description) == (b.passed, b.severity, b.description)
+        # every metric of every segment, realised and estimated, with its error and coverage
+        same_rows(f"day {d}", duck[d]["frame"], pg[d]["frame"], ENGINE_RELATIVE, check_dtype=False)

@@ -2,11 +2,12 @@ import copy
 import datetime as dt
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
 from modelmon_dagster.config import ConfigError, FeatureType, Task, load_config, parse_config
-from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
+from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings, warehouse_retry_policy
 
 DEMO = yaml.safe_load((PROJECT_ROOT / "config" / "models.yaml").read_text())
 
@@ -89,6 +90,10 @@ def test_a_start_date_that_is_neither_is_rejected(raw):
             lambda r: r["models"][1].update(decision_threshold=0.5),
             "decision_threshold: only for binary_classification",
         ),
+        (lambda r: r.update(warehouse_retry={"max_retries": -1}), "from 0 to 20"),
+        (lambda r: r.update(warehouse_retry={"max_retries": 2.5}), "from 0 to 20"),
+        (lambda r: r.update(warehouse_retry={"delay_seconds": -1}), "delay_seconds"),
+        (lambda r: r.update(warehouse_retry={"retries": 3}), "unknown keys ['retries']"),
     ],
 )
 def test_invalid_configs_are_rejected_with_a_clear_message(change, message):
@@ -161,3 +166,16 @@ def test_bad_remediation_names_model_and_key(values, message):
     with pytest.raises(ConfigError) as err:
         parse_config(with_change(lambda r: _remediation(r, **values)))
     assert message in str(err.value)
+
+
+def test_warehouse_retry_becomes_the_warehouse_steps_retry_policy():
+    default = parse_config(with_change(lambda r: None)).warehouse_retry
+    assert (default.max_retries, default.delay_seconds) == (3, 5.0)
+    retry = parse_config(
+        with_change(lambda r: r.update(warehouse_retry={"max_retries": 2, "delay_seconds": 0.5}))
+    ).warehouse_retry
+    assert warehouse_retry_policy(retry) == dg.RetryPolicy(
+        max_retries=2, delay=0.5, backoff=dg.Backoff.EXPONENTIAL
+    )
+    off = parse_config(with_change(lambda r: r.update(warehouse_retry={"max_retries": 0})))
+    assert warehouse_retry_policy(off.warehouse_retry) is None

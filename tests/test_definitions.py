@@ -3,6 +3,7 @@
 Regenerate after an intended change: ``UPDATE_SNAPSHOTS=1 make test`` (then review the diff).
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from modelmon_dagster.config import load_config
+from modelmon_dagster.config import WarehouseRetry, load_config
 from modelmon_dagster.defs.build import build_definitions
 from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings
 
@@ -104,6 +105,22 @@ def test_every_check_says_what_a_failure_means_and_what_to_do(tmp_path):
         wrong, action = GUIDANCE[key.name]
         assert len(measures) > 20 and "On failure" not in measures, key
         assert advice == f"{wrong}. What to do: {action}.", key
+
+
+def test_steps_that_write_measurements_retry_as_configured(tmp_path):
+    # Dashboards and review samples only read the warehouse and write files: no retries.
+    settings = Settings.from_env({"MODELMON_DATA_DIR": str(tmp_path)})
+    retry = WarehouseRetry(max_retries=2, delay_seconds=1.5)
+    config = dataclasses.replace(load_config(settings.config_path), warehouse_retry=retry)
+    policy = dg.RetryPolicy(max_retries=2, delay=1.5, backoff=dg.Backoff.EXPONENTIAL)
+    steps = build_definitions(config, settings).resolve_asset_graph().assets_defs
+    retried = {a.op.name for a in steps if a.op.retry_policy == policy}
+    assert {a.op.name for a in steps if a.op.retry_policy not in (None, policy)} == set()
+    assert retried == {
+        f"{model.name}__{step}"
+        for model in config.models
+        for step in ("ingest", "baseline", "hourly_aggregates", "daily_aggregates")
+    }
 
 
 @pytest.mark.e2e

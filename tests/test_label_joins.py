@@ -12,7 +12,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from factories import write_hour, write_labels
+from factories import labels_then_corrections, write_hour, write_labels
 from sklearn import metrics
 
 from modelmon_dagster.config import Task
@@ -37,12 +37,13 @@ def labelled_world(warehouse, logs_root, model, classes, seed=7):
     rng = np.random.default_rng(seed)
     records = [r for h in HOURS for r in write_hour(logs_root, model, h, 400, seed=seed)]
     ok = [r for r in records if r["status"] == "ok"]
-    first = {r["prediction_id"]: str(rng.choice(classes)) for r in ok if rng.random() < 0.8}
-    corrected = {
-        pid: next(c for c in rng.permutation(classes) if c != label)
-        for pid, label in first.items()
-        if rng.random() < 0.4
-    }
+
+    def draw(_record, previous):
+        if previous is None:
+            return str(rng.choice(classes))
+        return next(c for c in rng.permutation(classes) if c != previous)
+
+    first, corrected = labels_then_corrections(ok, rng, draw)
     write_labels(logs_root, model, FIRST_ARRIVAL, first)
     write_labels(logs_root, model, LATER_ARRIVAL, corrected)
     for hour in HOURS:

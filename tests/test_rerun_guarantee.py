@@ -7,43 +7,21 @@ bit-identical: the engines add in parallel, in an order that may change between 
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import pytest
 from factories import write_hour, write_reference
 from pipeline import Pipeline, only
+from tables import same_rows, snapshot
 
 from modelmon_dagster.warehouse import Warehouse
 
 DAY = dt.datetime(2026, 11, 16)
 HOURS = [DAY + dt.timedelta(hours=h) for h in (3, 4)]
 RELATIVE = 1e-12
-# Columns that record when something ran, not what it computed.
-RUN_TIME_COLUMNS = {"computed_at", "created_at", "materialized_at", "evaluated_at", "updated_at"}
-
-
-def snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:
-    tables = wh.query_df(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-        "AND (table_name LIKE 'hourly%' OR table_name LIKE 'daily%' OR table_name LIKE '%raw%')"
-    )["table_name"]
-    return {t: wh.query_df(f'SELECT * FROM "{t}"') for t in sorted(tables)}
 
 
 def same_within_guarantee(table: str, before: pd.DataFrame, after: pd.DataFrame) -> None:
-    assert len(before) == len(after), table
-    columns = [c for c in before.columns if c not in RUN_TIME_COLUMNS]
-    floats = [c for c in columns if pd.api.types.is_float_dtype(before[c])]
-    keys = [c for c in columns if c not in floats]
-    before = before.sort_values(keys, ignore_index=True) if keys else before
-    after = after.sort_values(keys, ignore_index=True) if keys else after
-    pd.testing.assert_frame_equal(before[keys], after[keys], obj=table)
-    for c in floats:
-        a, b = before[c].to_numpy(float), after[c].to_numpy(float)
-        scale = np.nanmax(np.abs(a), initial=0.0)
-        np.testing.assert_allclose(
-            b, a, rtol=RELATIVE, atol=RELATIVE * scale, equal_nan=True, err_msg=f"{table}.{c}"
-        )
+    same_rows(table, before, after, RELATIVE)
 
 
 def test_a_rerun_reproduces_every_table_within_the_stated_guarantee(settings, demo_config, fraud):

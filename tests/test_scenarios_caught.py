@@ -1,7 +1,8 @@
 """The simulator's injected problems are caught on the right partitions; clean ones are not.
 
-The real pipeline functions run on DuckDB over five simulated days of the demo preset
-(day 0 = 2026-11-16). Hourly SQL models and drift run over whole-day windows (they are
+The real pipeline functions run over five simulated days of the demo preset (day 0 =
+2026-11-16), on DuckDB and on PostgreSQL; both engines must reach the same verdicts on the same
+numbers. Hourly SQL models and drift run over whole-day windows (they are
 window-generic), which keeps this test fast; the Dagster wiring is tested elsewhere.
 """
 
@@ -9,6 +10,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from engines import ENGINES, PerEngine, assert_same_tables
 
 from modelmon_dagster.baseline import (
     BASELINE_BINS,
@@ -38,7 +40,9 @@ from modelmon_dagster.quality.suite import validate_batch
 from modelmon_dagster.sim import demo_scenarios, simulate
 from modelmon_dagster.sql import SqlProject, run_model_window
 from modelmon_dagster.volume import volume_outcome
-from modelmon_dagster.warehouse import Replacement, Warehouse
+from modelmon_dagster.warehouse import Replacement
+
+pytestmark = pytest.mark.xdist_group("scenarios")  # one worker builds the worlds once
 
 START = dt.datetime(2026, 11, 16)
 DAYS = 5
@@ -48,14 +52,11 @@ def day(d: int, h: int = 0) -> dt.datetime:
     return START + dt.timedelta(days=d, hours=h)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory, demo_config):
-    root = tmp_path_factory.mktemp("scenarios")
-    simulate(demo_config, root, START, DAYS, seed=42, scenarios=demo_scenarios(START))
-    wh = Warehouse(f"duckdb:///{root / 'wh.duckdb'}")
+def build_world(wh, root, config) -> dict:
+    """Ingest the simulated days and run the SQL models and drift on ``wh``."""
     project = SqlProject.load(SQL_PROJECT_DIR)
     ingested = {}
-    for model in demo_config.models:
+    for model in config.models:
         ref = parse_prediction_files([root / model.baseline.reference_predictions], model)
         labels = parse_label_files([root / model.baseline.reference_labels], model)
         frame = with_labels(ref.rows.to_pandas(), labels.rows.to_pandas())
@@ -90,8 +91,21 @@ def world(tmp_path_factory, demo_config):
             write_segment_drift(
                 wh, model, day(d), day(d + 1), compute_segment_drift(wh, model, day(d), day(d + 1))
             )
-    yield {"wh": wh, "config": demo_config, "ingested": ingested}
-    wh.dispose()
+    return {"wh": wh, "config": config, "ingested": ingested}
+
+
+@pytest.fixture(scope="module")
+def worlds(request, tmp_path_factory, demo_config):
+    root = tmp_path_factory.mktemp("scenarios")
+    simulate(demo_config, root, START, DAYS, seed=42, scenarios=demo_scenarios(START))
+    per_engine = PerEngine(request, lambda wh: build_world(wh, root, demo_config))
+    yield per_engine
+    per_engine.close()
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def world(request, worlds):
+    return worlds[request.param]
 
 
 def drifted(wh, grain: str, model: str, roles) -> pd.DataFrame:
@@ -232,3 +246,19 @@ def test_null_rates_flag_the_missing_features_and_nothing_on_clean_days(world):
         "SELECT null_rate_ref FROM daily_column_drift WHERE column_name = 'device_type'"
     )
     assert (device["null_rate_ref"] > 0.01).all()  # a real, stable null rate
+
+
+@pytest.mark.postgres
+def test_both_engines_reach_the_same_verdicts_on_the_same_numbers(worlds):
+    # Every drift row (p-values, effects, floors, drifted flags, severities) and the tables they
+    # are computed from, row for row; floats to 1e-9 relative.
+    tables = [
+        "hourly_column_drift",
+        "daily_column_drift",
+        "daily_segment_drift",
+        "hourly_feature_histograms",
+        "daily_feature_histograms",
+        "hourly_feature_stats",
+        "daily_feature_stats",
+    ]
+    assert_same_tables(worlds["duckdb"]["wh"], worlds["postgres"]["wh"], tables)

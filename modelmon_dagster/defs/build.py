@@ -22,7 +22,12 @@ from modelmon_dagster.defs.performance.assets import PERFORMANCE_ASSETS, perform
 from modelmon_dagster.defs.performance.sensors import PERFORMANCE_JOB, build_late_label_sensor
 from modelmon_dagster.defs.remediation.jobs import build_escalation_job, build_remediation_jobs
 from modelmon_dagster.defs.remediation.sensors import build_remediation_sensor
-from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings, build_resources
+from modelmon_dagster.defs.resources import (
+    PROJECT_ROOT,
+    Settings,
+    build_resources,
+    warehouse_retry_policy,
+)
 from modelmon_dagster.defs.review.assets import (
     REVIEW_JOB,
     build_review_asset,
@@ -45,9 +50,11 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
     dashboards = [build_dashboard_asset(model, days_so_far) for model in config.models]
     dashboards.append(build_index_asset(config, days_so_far))
     remediation_jobs = []
+    # Steps that write the warehouse rerun after a failure such as a dropped connection.
+    retry = warehouse_retry_policy(config.warehouse_retry)
     for model in config.models:
-        ingestion = build_ingestion_assets(model, hourly)
-        baseline = build_baseline_asset(model)
+        ingestion = build_ingestion_assets(model, hourly, retry)
+        baseline = build_baseline_asset(model, retry)
         hourly_drift, hourly_drift_checks = drift_parts("hourly")
         daily_drift, daily_drift_checks = drift_parts("daily")
         perf_assets, perf_checks = performance_parts(model)
@@ -58,6 +65,7 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
             hourly,
             (*hourly_drift, metrics_asset("hourly")),
             (VOLUME_CHECK, *SYSTEM_HEALTH_CHECKS, *hourly_drift_checks, *CHART_CHECKS),
+            retry,
         )
         daily_aggs = build_grain_step(
             project,
@@ -66,6 +74,7 @@ def build_definitions(config: MonitoringConfig, settings: Settings) -> dg.Defini
             daily,
             (*daily_drift, *perf_assets, metrics_asset("daily"), DIGEST_ASSET),
             (*daily_drift_checks, *perf_checks),
+            retry,
         )
         review = build_review_asset(model, monthly)
         assets += [*ingestion, baseline, hourly_aggs, daily_aggs, review]

@@ -25,6 +25,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy.engine import make_url
 
+from modelmon_dagster.config import WarehouseRetry
 from modelmon_dagster.registry import EmbeddedRegistry, Registry
 from modelmon_dagster.warehouse import Warehouse
 
@@ -33,6 +34,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # a time (dagster_home/dagster.yaml) because DuckDB allows one writing process per file.
 WAREHOUSE_POOL = "warehouse"
 WAREHOUSE_URL_VAR = "MODELMON_WAREHOUSE_URL"
+
+
+def warehouse_retry_policy(retry: WarehouseRetry) -> dg.RetryPolicy | None:
+    """The retry policy of the steps that write the warehouse (config ``warehouse_retry``)."""
+    if retry.max_retries == 0:
+        return None
+    return dg.RetryPolicy(
+        max_retries=retry.max_retries, delay=retry.delay_seconds, backoff=dg.Backoff.EXPONENTIAL
+    )
 
 
 def display_url(url: str) -> str:

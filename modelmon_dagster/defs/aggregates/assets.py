@@ -178,6 +178,7 @@ def build_grain_step(
     partitions_def: dg.PartitionsDefinition,
     python_assets: tuple[PythonAsset, ...] = (),
     checks: tuple[StepCheck, ...] = (),
+    retry_policy: dg.RetryPolicy | None = None,
 ) -> dg.AssetsDefinition:
     """One multi-asset: every SQL model of ``grain``, then ``python_assets``, for ``model``."""
     sql_models = project.by_grain(grain)
@@ -210,6 +211,7 @@ def build_grain_step(
         partitions_def=partitions_def,
         can_subset=True,
         pool=WAREHOUSE_POOL,
+        retry_policy=retry_policy,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def aggregates(

@@ -46,13 +46,16 @@ def _read_reference(model: ModelConfig, spec: BaselineSpec, log_store: LogStoreR
     return frame, baseline_id_for(model, spec, digests), batch.quarantine.num_rows
 
 
-def build_baseline_asset(model: ModelConfig) -> dg.AssetsDefinition:
+def build_baseline_asset(
+    model: ModelConfig, retry_policy: dg.RetryPolicy | None = None
+) -> dg.AssetsDefinition:
     """``{model}/baseline`` (unpartitioned): one baseline per configured model version."""
 
     @dg.asset(
         key=[model.name, "baseline"],
         group_name=model.name,
         pool=WAREHOUSE_POOL,
+        retry_policy=retry_policy,
         kinds={"sql"},
         description=(
             f"{model.name}: per model version, bins (quantile edges with open tails, top-k "

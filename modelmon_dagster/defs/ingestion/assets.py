@@ -48,7 +48,11 @@ def warn_skipped(context, model: ModelConfig, results: list[IngestResult]) -> No
             context.log.warning(f"{model.name} {result.stream}: skipped {entry}")
 
 
-def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
+def build_ingestion_assets(
+    model: ModelConfig,
+    hourly: dg.PartitionsDefinition,
+    retry_policy: dg.RetryPolicy | None = None,
+):
     """``raw_predictions`` (with its ``schema`` and ``data_quality`` checks) and ``raw_labels``."""
     predictions_key = dg.AssetKey([model.name, "raw_predictions"])
     labels_key = dg.AssetKey([model.name, "raw_labels"])
@@ -98,6 +102,7 @@ def build_ingestion_assets(model: ModelConfig, hourly: dg.PartitionsDefinition):
         partitions_def=hourly,
         can_subset=True,
         pool=WAREHOUSE_POOL,
+        retry_policy=retry_policy,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def ingest(
