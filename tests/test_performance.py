@@ -151,6 +151,7 @@ def test_late_label_sensor_requests_exactly_the_affected_days(world, fraud):
     write_labels(w["settings"].logs_root, fraud, arrival, labels_for(recs, fraud, w["rng"], 0.5))
     for h in HOURS:
         w["pipeline"].hour(h)
+    w["pipeline"].day(DAY)  # measured before the labels arrive
     defs = w["pipeline"].defs
     sensor = defs.get_sensor_def("late_label_refresh")
     first = sensor.evaluate_tick(
@@ -186,6 +187,17 @@ def test_late_label_sensor_requests_exactly_the_affected_days(world, fraud):
     )
     assert again.run_requests == []
     assert json.loads(tick.cursor)["fraud_detector"] > 0
+    # a fresh sensor (empty cursor, e.g. after `modelmon backfill`) asks for the day while its
+    # performance is older than its newest labels, and no longer once the day is measured again
+    fresh = dg.build_sensor_context(
+        repository_def=defs.get_repository_def(), instance=w["pipeline"].instance
+    )
+    assert [r.partition_key for r in sensor.evaluate_tick(fresh).run_requests] == ["2026-11-16"]
+    w["pipeline"].day(DAY)
+    fresh = dg.build_sensor_context(
+        repository_def=defs.get_repository_def(), instance=w["pipeline"].instance
+    )
+    assert sensor.evaluate_tick(fresh).run_requests == []
 
 
 def test_days_outside_the_label_delay_window_are_not_refreshed():

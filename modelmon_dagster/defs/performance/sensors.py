@@ -37,7 +37,9 @@ def build_late_label_sensor(config: MonitoringConfig) -> dg.SensorDefinition:
     It reads only the event log (no warehouse access, so no lock contention with runs), keeps
     the last storage id seen per model in its cursor, and requests one run per model over the
     prediction days with new labels (one partition, or a ranged run over several), selecting
-    that model's performance assets.
+    that model's performance assets. A day whose performance was materialised after its
+    newest labels were stored is left alone: that run counted them. So a sensor starting with
+    an empty cursor (after ``modelmon backfill``, or a reset) does not redo the history.
     """
 
     @dg.sensor(
@@ -57,7 +59,7 @@ def build_late_label_sensor(config: MonitoringConfig) -> dg.SensorDefinition:
                 limit=1000,
                 ascending=True,
             )
-            days: set[str] = set()
+            labelled: dict[str, int] = {}  # prediction day -> storage id of its newest labels
             for record in result.records:
                 materialization = record.asset_materialization
                 cursor[model.name] = record.storage_id
@@ -65,10 +67,18 @@ def build_late_label_sensor(config: MonitoringConfig) -> dg.SensorDefinition:
                 if value is None or materialization.partition is None:
                     continue
                 arrival = dt.datetime.strptime(materialization.partition, "%Y-%m-%d-%H:%M")
-                days.update(days_to_refresh(value.value, arrival, model.label_delay.max_hours))
+                for day in days_to_refresh(value.value, arrival, model.label_delay.max_hours):
+                    labelled[day] = record.storage_id
             selection = [dg.AssetKey([model.name, name]) for name in PERFORMANCE_ASSETS]
             first_day = config.partitions_start.strftime("%Y-%m-%d")
-            days = sorted(d for d in days if d >= first_day)
+            measured = context.instance.get_latest_storage_id_by_partition(
+                dg.AssetKey([model.name, "daily_performance"]),
+                dg.DagsterEventType.ASSET_MATERIALIZATION,
+                partitions=set(labelled),
+            )
+            days = sorted(
+                d for d, s in labelled.items() if d >= first_day and measured.get(d, -1) < s
+            )
             if not days:
                 continue
             tags = {"modelmon/trigger": "late_labels", "modelmon/model": model.name}
