@@ -69,17 +69,19 @@ class Replacement:
 class ChunkWriter:
     """Inserts rows into partitions being replaced (see :meth:`Warehouse.replacing`)."""
 
-    def __init__(self, warehouse: "Warehouse", conn: sa.Connection | None, staged=None):
+    def __init__(self, warehouse: "Warehouse", conn: sa.Connection, staged=None):
         self._warehouse = warehouse
         self._conn = conn
+        # DuckDB: the staging table of each target, each chunk committed on its own.
         self._staged: dict[TableSchema, TableSchema] = staged or {}
 
     def insert(self, schema: TableSchema, rows: pa.Table) -> int:
         """Add ``rows`` to ``schema``'s new partition (committed with the others at the end)."""
-        if self._conn is not None:
+        if not self._staged:
             return self._warehouse.insert_arrow(self._conn, schema, rows)
-        with self._warehouse.transaction() as conn:
-            return self._warehouse.insert_arrow(conn, self._staged[schema], rows)
+        count = self._warehouse.insert_arrow(self._conn, self._staged[schema], rows)
+        self._conn.commit()
+        return count
 
 
 # DuckDB's cache and working memory per process (DuckDB's own default is 80% of the RAM). A
@@ -298,10 +300,13 @@ class Warehouse:
 
         On PostgreSQL the chunks are copied inside that transaction. DuckDB keeps a
         transaction's own uncommitted rows in memory whatever its ``memory_limit`` (measured:
-        +450 MB for 1.2M rows), so there each chunk is committed to a staging table, and the
-        transaction moves the staged rows with one ``INSERT ... SELECT`` (which DuckDB writes
-        to disk as it goes).
+        +450 MB for 1.2M rows), so there each chunk is committed to a temporary staging table,
+        and the transaction moves the staged rows with one ``INSERT ... SELECT`` (which DuckDB
+        writes to disk as it goes).
         """
+        # Tables first, committed on their own: a rolled-back load must not undo their creation.
+        for rep in replacements:
+            self.ensure_schema(rep.schema)
         if self.dialect == "postgresql":
             with self.transaction() as conn:
                 self._prepare(conn, replacements)
@@ -315,11 +320,15 @@ class Warehouse:
             rep.schema: TableSchema(f"__modelmon_stage_{uuid.uuid4().hex}", rep.schema.columns)
             for rep in replacements
         }
-        try:
+        # One connection throughout: the staging tables are its temporary tables (no WAL, and
+        # DuckDB moves them to disk beyond ``memory_limit``).
+        with self.engine.connect() as conn:
             for stage in staged.values():
-                self.ensure_schema(stage)
-            yield ChunkWriter(self, None, staged)
-            with self.transaction() as conn:
+                cols = ", ".join(f"{quote(c)} {t}" for c, t in stage.columns)
+                conn.execute(sa.text(f"CREATE TEMP TABLE {quote(stage.name)} ({cols})"))
+            conn.commit()
+            try:
+                yield ChunkWriter(self, conn, staged)
                 self._prepare(conn, replacements)
                 for rep in replacements:
                     self._delete(conn, rep)
@@ -332,11 +341,12 @@ class Warehouse:
                     )
                 if before_commit is not None:
                     before_commit(conn)
-        finally:
-            with self.transaction() as conn:
+                conn.commit()
+            finally:
+                conn.rollback()
                 for stage in staged.values():
                     conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(stage.name)}"))
-            self._ensured -= set(staged.values())
+                conn.commit()
 
     def insert_arrow(self, conn: sa.Connection, schema: TableSchema, rows: pa.Table) -> int:
         """Bulk-insert an Arrow table inside the caller's transaction."""
