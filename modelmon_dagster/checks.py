@@ -90,30 +90,47 @@ def _problem_text(failed: dict) -> str:
     return f"{failed['column']}: {failed['unexpected_fraction']:.1%} {failed['problem']}"
 
 
-def feature_error_rates(rows: pd.DataFrame, model: ModelConfig) -> dict[str, float]:
-    """Per feature, the share of records where it is missing (if required) or mistyped."""
+def feature_error_counts(rows: pd.DataFrame) -> dict[str, int]:
+    """Per feature named in ``schema_errors``, the records where it is missing or mistyped.
+
+    Counts add up over batches of an hour's rows (see ``quality.hours``).
+    """
     if rows.empty or "schema_errors" not in rows:
         return {}
     listed = rows["schema_errors"].dropna()
     if listed.empty:
         return {}
     names = listed.str.split(",").explode().str.split(":").str[0]
-    counts = names.value_counts()
+    return {str(k): int(v) for k, v in names.value_counts().items()}
+
+
+def feature_error_rates(rows: pd.DataFrame, model: ModelConfig) -> dict[str, float]:
+    """Per feature, the share of records where it is missing (if required) or mistyped."""
+    return error_rates(feature_error_counts(rows), len(rows), model)
+
+
+def error_rates(counts: dict[str, int], rows: int, model: ModelConfig) -> dict[str, float]:
+    """Per feature of ``model`` with errors, its count in ``counts`` over ``rows`` records."""
     return {
-        f.name: float(counts.get(f.name, 0)) / len(rows)
-        for f in model.features
-        if counts.get(f.name, 0)
+        f.name: float(counts.get(f.name, 0)) / rows for f in model.features if counts.get(f.name, 0)
     }
 
 
 def blocked_columns(ingest: IngestResult, rows: pd.DataFrame, model: ModelConfig) -> dict[str, str]:
+    """What the schema check blocks in an hour whose rows are ``rows``: ``column -> reason``."""
+    return blocked_by_rates(ingest, feature_error_rates(rows, model), model)
+
+
+def blocked_by_rates(
+    ingest: IngestResult, rates: dict[str, float], model: ModelConfig
+) -> dict[str, str]:
     """What the schema check blocks in an hour: ``column -> reason``.
 
     Blocking is per column: a feature missing or mistyped in more than
-    ``schema_error_rate_error`` of the records has its statistics for the hour left out of the
-    aggregates (so drift never compares a broken column), while every other column is still
-    measured. Broken record shape (more than ``quarantine_rate_error`` of the lines
-    quarantined) blocks the whole hour (key ``*``).
+    ``schema_error_rate_error`` of the records (``rates``: see :func:`feature_error_rates`) has
+    its statistics for the hour left out of the aggregates (so drift never compares a broken
+    column), while every other column is still measured. Broken record shape (more than
+    ``quarantine_rate_error`` of the lines quarantined) blocks the whole hour (key ``*``).
     """
     t = model.thresholds
     if ingest.lines and ingest.quarantined_fraction > t.quarantine_rate_error:
@@ -124,7 +141,7 @@ def blocked_columns(ingest: IngestResult, rows: pd.DataFrame, model: ModelConfig
     return {
         name: f"{rate:.1%} of records missing or mistyped "
         f"(more than {t.schema_error_rate_error:.1%})"
-        for name, rate in feature_error_rates(rows, model).items()
+        for name, rate in rates.items()
         if rate > t.schema_error_rate_error
     }
 

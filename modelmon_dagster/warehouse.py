@@ -6,7 +6,8 @@ leaves the same table and a failed write leaves the previous partition intact.
 """
 
 import io
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+
+from modelmon_dagster.copy_read import read_copy_batches
 
 # Portable column types (DESIGN.md: DOUBLE PRECISION, not DOUBLE).
 PORTABLE_TYPES = frozenset(
@@ -65,6 +68,32 @@ class Replacement:
     cleanup_sql: str | None = None
 
 
+class ChunkWriter:
+    """Inserts rows into partitions being replaced (see :meth:`Warehouse.replacing`)."""
+
+    def __init__(self, warehouse: "Warehouse", conn: sa.Connection, staged=None):
+        self._warehouse = warehouse
+        self._conn = conn
+        # DuckDB: the staging table of each target, each chunk committed on its own.
+        self._staged: dict[TableSchema, TableSchema] = staged or {}
+        self.rows: dict[TableSchema, int] = {}  # rows inserted per target
+
+    def insert(self, schema: TableSchema, rows: pa.Table) -> int:
+        """Add ``rows`` to ``schema``'s new partition (committed with the others at the end)."""
+        if not self._staged:
+            count = self._warehouse.insert_arrow(self._conn, schema, rows)
+        else:
+            count = self._warehouse.insert_arrow(self._conn, self._staged[schema], rows)
+            self._conn.commit()
+        self.rows[schema] = self.rows.get(schema, 0) + count
+        return count
+
+
+# DuckDB's cache and working memory per process (DuckDB's own default is 80% of the RAM). A
+# warehouse URL may set another: ``duckdb:///path.duckdb?memory_limit=256MB``.
+DUCKDB_MEMORY_LIMIT = "1GB"
+
+
 class Warehouse:
     """A SQL warehouse reached through SQLAlchemy (DuckDB or PostgreSQL)."""
 
@@ -72,6 +101,10 @@ class Warehouse:
         self.url = url
         self.engine = sa.create_engine(url, future=True)
         self.dialect = self.engine.dialect.name
+        if self.dialect == "duckdb" and "memory_limit" not in self.engine.url.query:
+            self.engine.dispose()
+            config = {"memory_limit": DUCKDB_MEMORY_LIMIT}
+            self.engine = sa.create_engine(url, future=True, connect_args={"config": config})
         # Schemas this object has already created or extended (DDL checks cost a round trip).
         self._ensured: set[TableSchema] = set()
         self._existing: set[str] = set()
@@ -229,6 +262,18 @@ class Warehouse:
         for key in sorted(keys):
             self._advisory_lock(conn, key)
 
+    def _prepare(self, conn: sa.Connection, replacements: "list[Replacement]") -> None:
+        """Take the windows' locks and create or extend the tables, in ``conn``'s transaction."""
+        self._lock_windows(conn, replacements)
+        for schema in sorted({rep.schema for rep in replacements}, key=lambda t: t.name):
+            self.ensure_table(conn, schema)
+
+    def _delete(self, conn: sa.Connection, rep: "Replacement") -> None:
+        conn.execute(
+            sa.text(f"DELETE FROM {quote(rep.schema.name)} WHERE {rep.where_sql}"),
+            dict(rep.params),
+        )
+
     def replace_many(self, replacements: "list[Replacement]") -> list[int]:
         """Apply several partition replacements in one transaction (all or nothing)."""
         counts = []
@@ -236,20 +281,15 @@ class Warehouse:
             if (rep.rows is None) == (rep.insert_sql is None):
                 raise ValueError("give exactly one of rows or insert_sql")
         with self.transaction() as conn:
-            self._lock_windows(conn, replacements)
+            self._prepare(conn, replacements)
             if self.dialect == "postgresql" and any(r.insert_sql for r in replacements):
                 # The SQL models aggregate whole windows: hash joins suit them. Without fresh
                 # statistics (autovacuum off, or behind an hourly backfill) the planner took
                 # the newest day for one row and joined its labels by nested loop: over 3
                 # minutes for a simulated day's performance counts, 0.3 s by hash join.
                 conn.execute(sa.text("SET LOCAL enable_nestloop = off"))
-            for schema in sorted({rep.schema for rep in replacements}, key=lambda t: t.name):
-                self.ensure_table(conn, schema)
             for rep in replacements:
-                conn.execute(
-                    sa.text(f"DELETE FROM {quote(rep.schema.name)} WHERE {rep.where_sql}"),
-                    dict(rep.params),
-                )
+                self._delete(conn, rep)
                 if rep.rows is not None:
                     counts.append(self.insert_arrow(conn, rep.schema, rep.rows))
                 else:
@@ -287,6 +327,72 @@ class Warehouse:
             with self.transaction() as conn:
                 for name in sorted(names):
                     conn.execute(sa.text(f"ANALYZE {quote(name)}"))
+
+    @contextmanager
+    def replacing(
+        self,
+        replacements: "list[Replacement]",
+        before_commit: Callable[[sa.Connection], None] | None = None,
+    ) -> Iterator[ChunkWriter]:
+        """Replace the replacements' partitions by rows the caller inserts chunk by chunk.
+
+        All or nothing: the new rows replace the old ones in one transaction, in which
+        ``before_commit`` runs last (it sees the new rows; raising rolls everything back). If
+        the block raises, the previous partitions stay. The replacements carry no rows.
+
+        On PostgreSQL the chunks are copied inside that transaction. DuckDB keeps a
+        transaction's own uncommitted rows in memory whatever its ``memory_limit`` (measured:
+        +450 MB for 1.2M rows), so there each chunk is committed to a temporary staging table,
+        and the transaction moves the staged rows with one ``INSERT ... SELECT`` (which DuckDB
+        writes to disk as it goes).
+        """
+        # Tables first, committed on their own: a rolled-back load must not undo their creation.
+        for rep in replacements:
+            self.ensure_schema(rep.schema)
+        if self.dialect == "postgresql":
+            with self.transaction() as conn:
+                self._prepare(conn, replacements)
+                for rep in replacements:
+                    self._delete(conn, rep)
+                writer = ChunkWriter(self, conn)
+                yield writer
+                if before_commit is not None:
+                    before_commit(conn)
+            self._refresh_statistics(
+                replacements, [writer.rows.get(rep.schema, 0) for rep in replacements]
+            )
+            return
+        staged = {
+            rep.schema: TableSchema(f"__modelmon_stage_{uuid.uuid4().hex}", rep.schema.columns)
+            for rep in replacements
+        }
+        # One connection throughout: the staging tables are its temporary tables (no WAL, and
+        # DuckDB moves them to disk beyond ``memory_limit``).
+        with self.engine.connect() as conn:
+            for stage in staged.values():
+                cols = ", ".join(f"{quote(c)} {t}" for c, t in stage.columns)
+                conn.execute(sa.text(f"CREATE TEMP TABLE {quote(stage.name)} ({cols})"))
+            conn.commit()
+            try:
+                yield ChunkWriter(self, conn, staged)
+                self._prepare(conn, replacements)
+                for rep in replacements:
+                    self._delete(conn, rep)
+                    cols = ", ".join(quote(c) for c in rep.schema.column_names)
+                    conn.execute(
+                        sa.text(
+                            f"INSERT INTO {quote(rep.schema.name)} ({cols}) "
+                            f"SELECT {cols} FROM {quote(staged[rep.schema].name)}"
+                        )
+                    )
+                if before_commit is not None:
+                    before_commit(conn)
+                conn.commit()
+            finally:
+                conn.rollback()
+                for stage in staged.values():
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(stage.name)}"))
+                conn.commit()
 
     def insert_arrow(self, conn: sa.Connection, schema: TableSchema, rows: pa.Table) -> int:
         """Bulk-insert an Arrow table inside the caller's transaction."""
@@ -360,6 +466,28 @@ class Warehouse:
         with self.engine.connect() as conn:
             result = conn.execute(sa.text(sql), dict(params or {}))
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def read_batches(
+        self, schema: TableSchema, column: str, value: Any, batch_rows: int
+    ) -> Iterator[pa.Table]:
+        """The rows of ``schema`` where ``column = value``, in batches of about ``batch_rows``.
+
+        Streamed, so memory stays bounded by a batch whatever the partition's size: DuckDB's
+        Arrow batches; on PostgreSQL ``COPY ... TO STDOUT`` parsed as CSV with the schema's types.
+        Batches come in stored order (insertion order on DuckDB, heap order on PostgreSQL).
+        """
+        if not self.table_exists(schema.name):
+            return
+        cols = ", ".join(quote(c) for c in schema.column_names)
+        select = f"SELECT {cols} FROM {quote(schema.name)} WHERE {quote(column)} = "
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            if self.dialect == "duckdb":
+                reader = driver.sql(select + "?", params=[value]).to_arrow_reader(batch_rows)
+                for batch in reader:
+                    yield pa.Table.from_batches([batch])
+                return
+            yield from read_copy_batches(driver, schema, select, value, batch_rows)
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """Run a query returning one value."""

@@ -8,7 +8,7 @@ join of ``daily_score_histogram`` ran as a nested loop and took minutes for 30k 
 import pyarrow as pa
 import pytest
 
-from modelmon_dagster.warehouse import ANALYZE_AFTER_ROWS, TableSchema, Warehouse
+from modelmon_dagster.warehouse import ANALYZE_AFTER_ROWS, Replacement, TableSchema, Warehouse
 
 SCHEMA = TableSchema("stats_probe", (("partition_hour", "INTEGER"), ("v", "DOUBLE PRECISION")))
 
@@ -38,5 +38,19 @@ def test_a_large_write_is_analysed_and_a_small_one_is_not(postgres_schema_url):
             "EXPLAIN (FORMAT JSON) SELECT * FROM stats_probe WHERE partition_hour = 1"
         )
         assert plan[0]["Plan"]["Plan Rows"] == 5 * ANALYZE_AFTER_ROWS
+    finally:
+        warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_a_chunked_write_is_analysed_as_a_whole(postgres_schema_url):
+    # ingestion writes an hour chunk by chunk: the chunks together count, not each one
+    warehouse = Warehouse(postgres_schema_url)
+    chunk = pa.table({"partition_hour": [2] * 400, "v": [float(i) for i in range(400)]})
+    try:
+        with warehouse.replacing([Replacement(SCHEMA, "partition_hour = :h", {"h": 2})]) as out:
+            for _ in range(5):
+                out.insert(SCHEMA, chunk)
+        assert _reltuples(warehouse) == 2000
     finally:
         warehouse.dispose()

@@ -136,6 +136,14 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
     ]
     if model.task.is_classification:
         reasons.append(("status = 'ok' AND score IS NULL", "missing score on an ok record"))
+    # Last, as within a chunk (``parser._validate`` ranks only otherwise valid records): an id
+    # accepted in an earlier chunk of the hour.
+    reasons.append(
+        (
+            "prediction_id IN (SELECT unnest(CAST($earlier_ids AS VARCHAR[])))",
+            "duplicate prediction_id",
+        )
+    )
     return StreamSpec(
         name="predictions",
         shape={

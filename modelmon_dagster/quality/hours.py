@@ -6,17 +6,25 @@ baseline rather than once per hour.
 """
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
-import pyarrow as pa
 
 from modelmon_dagster.baseline import baselines_by_hour
-from modelmon_dagster.checks import CheckOutcome, blocked_columns, quality_outcome, schema_outcome
+from modelmon_dagster.checks import (
+    CheckOutcome,
+    blocked_by_rates,
+    error_rates,
+    feature_error_counts,
+    quality_outcome,
+    schema_outcome,
+)
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.ingest.load import IngestResult
-from modelmon_dagster.quality.suite import QualityReport, validate_groups
+from modelmon_dagster.ingest.tables import raw_predictions_table
+from modelmon_dagster.quality.suite import GroupedValidation, QualityReport
 from modelmon_dagster.warehouse import Warehouse
 
 
@@ -30,32 +38,72 @@ class HourJudgement:
     blocked: dict[str, str]
 
 
+# Rows validated at a time: memory stays bounded by one batch whatever the hour's size.
+BATCH_ROWS = 100_000
+
+
+class _HourBatches:
+    """Feeds the stored rows of hours sharing a baseline to one validation, in batches.
+
+    Small hours are pooled into one batch (one validation's fixed cost for many hours); a
+    large hour is read in several batches. Also counts each hour's per-feature schema errors.
+    """
+
+    def __init__(self, validation: GroupedValidation, batch_rows: int):
+        self.validation = validation
+        self.batch_rows = batch_rows
+        self.pending: list[tuple[dt.datetime, pd.DataFrame]] = []
+        self.errors: dict[dt.datetime, Counter] = {}
+
+    def add(self, hour: dt.datetime, frame: pd.DataFrame) -> None:
+        self.errors.setdefault(hour, Counter()).update(feature_error_counts(frame))
+        self.pending.append((hour, frame))
+        if sum(len(f) for _, f in self.pending) >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows = pd.concat([f for _, f in self.pending], ignore_index=True)
+        groups = pd.Series([h for h, f in self.pending for _ in range(len(f))], dtype=object)
+        self.validation.add(rows, groups)
+        self.pending = []
+
+
 def judge_prediction_hours(
     warehouse: Warehouse,
     model: ModelConfig,
     results: list[IngestResult],
     warn: Callable[[str], None],
+    batch_rows: int = BATCH_ROWS,
 ) -> list[HourJudgement]:
-    """Outcomes of each hour's ingestion (``results``, one per hour), in the same order."""
+    """Outcomes of each hour's ingestion (``results``, one per hour), in the same order.
+
+    The hours' rows are read back from the warehouse in batches of about ``batch_rows``: the
+    grades are those of one validation of each hour's whole rows, without holding them.
+    """
     with_rows = [r for r in results if r.rows]
     baselines = baselines_by_hour(warehouse, model, [r.hour for r in with_rows], warn)
-    frames = {r.hour: r.table.to_pandas() for r in with_rows}
+    schema = raw_predictions_table(model)
     reports: dict[dt.datetime, QualityReport] = {}
+    errors: dict[dt.datetime, Counter] = {}
     by_baseline: dict[str, list[dt.datetime]] = {}
     for hour, baseline in baselines.items():
         by_baseline.setdefault(baseline.baseline_id, []).append(hour)
     for hours in by_baseline.values():
         baseline = baselines[hours[0]]
-        rows = pd.concat([frames[h] for h in hours], ignore_index=True)
-        groups = pd.Series(
-            [h for h in hours for _ in range(len(frames[h]))], index=rows.index, dtype=object
-        )
         complete = {c.column.name: c.categories_complete for c in baseline.columns}
-        reports |= validate_groups(rows, groups, model, baseline, complete)
+        batches = _HourBatches(GroupedValidation(model, baseline, complete), batch_rows)
+        for hour in hours:
+            for table in warehouse.read_batches(schema, "partition_hour", hour, batch_rows):
+                batches.add(hour, table.to_pandas())
+        batches.flush()
+        reports |= batches.validation.reports()
+        errors |= batches.errors
     out = []
     for result in results:
-        rows = frames.get(result.hour, pd.DataFrame())
-        blocked = blocked_columns(result, rows, model)
+        rates = error_rates(errors.get(result.hour, {}), result.rows, model) if result.rows else {}
+        blocked = blocked_by_rates(result, rates, model)
         report = reports.get(result.hour, QualityReport(rows=0))
         out.append(
             HourJudgement(
@@ -86,7 +134,7 @@ def combined(results: list[IngestResult]) -> IngestResult:
         quarantined=sum(r.quarantined for r in results),
         line_path_files=sum(r.line_path_files for r in results),
         quarantine_reasons=dict(sorted(reasons.items())),
-        table=pa.table({}),
         prediction_days=tuple(days),
         skipped_files=tuple(f for r in results for f in r.skipped_files),
+        chunks=sum(r.chunks for r in results),
     )

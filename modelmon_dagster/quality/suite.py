@@ -232,70 +232,113 @@ def validate_groups(
 ) -> dict:
     """Run the suite once over ``rows`` and grade it separately for each group (e.g. hour).
 
-    One Great Expectations validation (about 0.1 s whatever the size) serves every group: it
-    returns the index of each unexpected row (``COMPLETE`` result format), which is counted per
-    group and graded with the same tolerance (``mostly``) as a validation of the group alone.
-
     Returns
     -------
     dict
         Group key -> :class:`QualityReport`.
     """
-    if rows.empty:
-        return {}
-    rows = rows.reset_index(drop=True)
-    groups = pd.Series(groups.to_numpy(), index=rows.index)
-    complete = tuple(sorted((categories_complete or {}).items()))
-    planned, suite = _suite(model, baseline, complete)
-    _, batch_definition = _context()
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": rows})
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
-    # Results do not come back in suite order: match them by (type, column).
-    by_key = {
-        _key(res.expectation_config.type, res.expectation_config.kwargs.get("column")): res
-        for res in result.results
-    }
-    if len(by_key) != len(planned):
-        raise RuntimeError(f"{model.name}: could not match Great Expectations results to the suite")
-    sizes = groups.value_counts()
-    per_group: dict = {g: [] for g in sizes.index}
-    for allowed, error_above, expectation in planned:
-        res = by_key[_key(expectation.expectation_type, expectation.column)]
-        if res.exception_info and res.exception_info.get("raised_exception"):
+    validation = GroupedValidation(model, baseline, categories_complete)
+    validation.add(rows, groups)
+    return validation.reports()
+
+
+@dataclass
+class _Tally:
+    """One expectation in one group, summed over batches."""
+
+    unexpected: int = 0
+    denominator: int = 0
+    failing: list = field(default_factory=list)  # the first SAMPLE_SIZE failing rows
+
+
+class GroupedValidation:
+    """The suite run on batches of rows, graded per group (e.g. hour) over all its batches.
+
+    One Great Expectations validation (about 0.1 s whatever the size) serves every group of a
+    batch: it returns the index of each unexpected row (``COMPLETE`` result format), which is
+    counted per group. Counts add up over batches, so a group's grade is that of a validation
+    of all its rows at once with the same tolerance (``mostly``), while only one batch is in
+    memory; the failing rows shown are the group's first, in batch order.
+    """
+
+    def __init__(
+        self, model: ModelConfig, baseline: Baseline, categories_complete: dict | None = None
+    ):
+        self.model = model
+        complete = tuple(sorted((categories_complete or {}).items()))
+        self.planned, self.suite = _suite(model, baseline, complete)
+        self.sizes: dict = {}
+        self.tallies: dict = {}  # group -> [_Tally per planned expectation]
+
+    def add(self, rows: pd.DataFrame, groups: pd.Series) -> None:
+        """Validate one batch; ``groups`` gives each row's group."""
+        if rows.empty:
+            return
+        rows = rows.reset_index(drop=True)
+        groups = pd.Series(groups.to_numpy(), index=rows.index)
+        _, batch_definition = _context()
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": rows})
+        result = batch.validate(self.suite, result_format={"result_format": "COMPLETE"})
+        # Results do not come back in suite order: match them by (type, column).
+        by_key = {
+            _key(res.expectation_config.type, res.expectation_config.kwargs.get("column")): res
+            for res in result.results
+        }
+        if len(by_key) != len(self.planned):
             raise RuntimeError(
-                f"{model.name}: expectation {expectation.expectation_type} on "
-                f"{expectation.column} raised: {res.exception_info.get('exception_message')}"
+                f"{self.model.name}: could not match Great Expectations results to the suite"
             )
-        unexpected_index = list((res.result or {}).get("unexpected_index_list") or ())
-        unexpected = groups.loc[unexpected_index].value_counts()
-        if expectation.expectation_type in _OVER_ALL_ROWS:
-            denominators = sizes
-        else:
-            denominators = groups[rows[expectation.column].notna()].value_counts()
-        for group, outcomes in per_group.items():
-            count = int(unexpected.get(group, 0))
-            total = int(denominators.get(group, 0))
-            fraction = count / total if total else 0.0
-            success = fraction <= allowed + 1e-12
-            severity = ERROR if error_above is not None and fraction > error_above else WARN
-            failing = ()
-            if not success:
-                in_group = rows.loc[groups == group]
-                failing = _failing_rows(in_group, expectation)
-            outcomes.append(
-                ExpectationOutcome(
-                    severity=severity,
-                    expectation=expectation.expectation_type,
-                    column=expectation.column,
-                    success=success,
-                    unexpected_count=count,
-                    unexpected_fraction=fraction,
-                    allowed_fraction=allowed,
-                    sample=tuple(r[expectation.column] for r in failing),
-                    failing_rows=failing,
+        sizes = groups.value_counts()
+        for group, n in sizes.items():
+            self.sizes[group] = self.sizes.get(group, 0) + int(n)
+            self.tallies.setdefault(group, [_Tally() for _ in self.planned])
+        for i, (_, _, expectation) in enumerate(self.planned):
+            res = by_key[_key(expectation.expectation_type, expectation.column)]
+            if res.exception_info and res.exception_info.get("raised_exception"):
+                raise RuntimeError(
+                    f"{self.model.name}: expectation {expectation.expectation_type} on "
+                    f"{expectation.column} raised: {res.exception_info.get('exception_message')}"
                 )
-            )
-    return {
-        group: QualityReport(rows=int(sizes[group]), outcomes=tuple(outcomes))
-        for group, outcomes in per_group.items()
-    }
+            unexpected_index = list((res.result or {}).get("unexpected_index_list") or ())
+            unexpected = groups.loc[unexpected_index].value_counts()
+            if expectation.expectation_type in _OVER_ALL_ROWS:
+                denominators = sizes
+            else:
+                denominators = groups[rows[expectation.column].notna()].value_counts()
+            for group in sizes.index:
+                tally = self.tallies[group][i]
+                count = int(unexpected.get(group, 0))
+                tally.unexpected += count
+                tally.denominator += int(denominators.get(group, 0))
+                if count and len(tally.failing) < SAMPLE_SIZE:
+                    failing = _failing_rows(rows.loc[groups == group], expectation)
+                    tally.failing.extend(failing[: SAMPLE_SIZE - len(tally.failing)])
+
+    def reports(self) -> dict:
+        """Group key -> :class:`QualityReport` over every batch added."""
+        out = {}
+        for group, tallies in self.tallies.items():
+            outcomes = []
+            for (allowed, error_above, expectation), tally in zip(
+                self.planned, tallies, strict=True
+            ):
+                total = tally.denominator
+                fraction = tally.unexpected / total if total else 0.0
+                success = fraction <= allowed + 1e-12
+                severity = ERROR if error_above is not None and fraction > error_above else WARN
+                failing = () if success else tuple(tally.failing)
+                outcomes.append(
+                    ExpectationOutcome(
+                        severity=severity,
+                        expectation=expectation.expectation_type,
+                        column=expectation.column,
+                        success=success,
+                        unexpected_count=tally.unexpected,
+                        unexpected_fraction=fraction,
+                        allowed_fraction=allowed,
+                        sample=tuple(r[expectation.column] for r in failing),
+                        failing_rows=failing,
+                    )
+                )
+            out[group] = QualityReport(rows=self.sizes[group], outcomes=tuple(outcomes))
+        return out
