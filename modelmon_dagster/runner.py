@@ -8,12 +8,17 @@ later (``make ui``) recognises them and never launches them again.
 """
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from modelmon_dagster.defs.resources import ClockResource
 
+# A ranged run's materialisations of an asset are stored as one batch (one transaction in the
+# embedded instance's event log, modelmon_dagster/instance_storage.py); Dagster's default, 0,
+# stores them one by one.
+EVENT_BATCH_SIZE = "1000"
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 HOUR_KEY = "%Y-%m-%d-%H:%M"
 DAY_KEY = "%Y-%m-%d"
@@ -39,6 +44,9 @@ class InProcessRunner:
     instance: dg.DagsterInstance
     log_level: str = "CRITICAL"
     cursors: dict[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self):
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
 
     def _run_config(self, now: dt.datetime | None) -> dict:
         config: dict = {"loggers": {"console": {"config": {"log_level": self.log_level}}}}
