@@ -1,10 +1,12 @@
-"""The embedded instance's event log: a ranged run's materialisations stored as one batch."""
+"""The in-process runner's settings: event batches stored at once, one numeric thread."""
 
 import shutil
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+import threadpoolctl
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: F401 (loads OpenMP)
 
 from modelmon_dagster.defs.resources import PROJECT_ROOT
 from modelmon_dagster.runner import InProcessRunner
@@ -48,3 +50,13 @@ def test_a_ranged_runs_materialisations_are_stored_in_one_transaction(tmp_path, 
     assert one_by_one == batched == hours
     # each materialisation commits on its own (several times) without batches, once with them
     assert commits_each - commits_batched >= 2 * 23
+
+
+def test_the_runner_leaves_openmp_and_blas_one_thread(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.ephemeral() as instance:
+        InProcessRunner(DEFS, instance)
+    pools = {p["user_api"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+    assert pools.get("openmp") == 1 and pools.get("blas") == 1
