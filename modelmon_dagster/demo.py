@@ -4,14 +4,16 @@ Simulates the demo preset (``sim/scenarios.py``) over the ``--days`` days that e
 current hour, then drives Dagster day by day as production would: each model's hours in one
 ranged run, its day, then the sensors (late labels, remediation) evaluated with their own code
 against the instance, and the runs they request. When a retrain promotes a challenger, or a
-rollback re-activates a version, the simulator serves it from then on (the rest of the window
-is simulated again from the registry's serving plan), so the following days show recovery.
+rollback re-activates a version, the simulator serves it from then on (that model's files from
+the change on are simulated again from the registry's serving plan), so the following days
+show recovery.
 
 Runs go to the persistent instance (``DAGSTER_HOME``, default ``dagster_home/``) so ``make ui``
 shows them; data to ``data/`` (DuckDB warehouse). Each run resets both.
 """
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -31,7 +33,11 @@ from modelmon_dagster.defs.resources import PROJECT_ROOT, Settings, display_url
 from modelmon_dagster.defs.review.assets import REVIEW_JOB
 from modelmon_dagster.demo_report import report
 from modelmon_dagster.registry import EmbeddedRegistry, Trigger
-from modelmon_dagster.registry.serving import publish_serving_plan, read_serving_plan
+from modelmon_dagster.registry.serving import (
+    ServingPlan,
+    publish_serving_plan,
+    read_serving_plan,
+)
 from modelmon_dagster.runner import DAY_KEY, HOUR_KEY, InProcessRunner
 from modelmon_dagster.sim import demo_deploys, demo_scenarios, simulate
 from modelmon_dagster.sim.alert_receiver import AlertReceiver
@@ -108,6 +114,13 @@ def _plans(config: MonitoringConfig, settings: Settings) -> dict:
     return {m.name: read_serving_plan(settings.data_dir, m.name) for m in config.models}
 
 
+def changed_since(before: ServingPlan | None, after: ServingPlan | None) -> dt.datetime | None:
+    """The first time two serving plans serve differently (None if they never do)."""
+    old = set(before.spans if before is not None else ())
+    new = set(after.spans if after is not None else ())
+    return min((span.since for span in old ^ new), default=None)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Simulate ``--days`` days up to now, then run the pipeline over them day by day."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -147,12 +160,24 @@ def main(argv: list[str] | None = None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _seed_registry(config, settings, start)
 
-    def resimulate():
-        return simulate(
-            config, settings.data_dir, start, args.days, seed=args.seed, scenarios=scenarios
-        )
+    def resimulate(before: dict):
+        """Rewrite the files of the models whose serving changed, from the change on."""
+        after = _plans(config, settings)
+        for model in config.models:
+            since = changed_since(before[model.name], after[model.name])
+            if since is not None:
+                simulate(
+                    dataclasses.replace(config, models=(model,)),
+                    settings.data_dir,
+                    start,
+                    args.days,
+                    seed=args.seed,
+                    scenarios=scenarios,
+                    reference_size=0,
+                    since=max(since, start),
+                )
 
-    sim = resimulate()
+    sim = simulate(config, settings.data_dir, start, args.days, seed=args.seed, scenarios=scenarios)
     for counts in sim.models:
         print(
             f"      {counts.model_name}: {counts.predictions:,} predictions over "
@@ -176,8 +201,9 @@ def main(argv: list[str] | None = None) -> None:
         events = []
         if day_start in deploys:
             deploy = deploys[day_start]
+            before = _plans(config, settings)
             _deploy(settings, deploy)
-            resimulate()
+            resimulate(before)
             events.append(f"{deploy.model_name}: {deploy.version} deployed by a person")
         for model in config.models:
             runner.run_range(
@@ -203,8 +229,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{tags.get('modelmon/partition')}) -> "
                 f"{instance.get_run_by_id(result.run_id).tags.get('modelmon/outcome', 'done')}"
             )
-        if _plans(config, settings) != before:
-            resimulate()  # the simulator serves the new champion from its activation on
+        resimulate(before)  # the simulator serves a new champion from its activation on
         print(
             f"      {day_start:%Y-%m-%d}: {len(refreshed)} late-label refresh run(s)"
             + "".join(f"\n        ! {e}" for e in events)

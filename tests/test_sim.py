@@ -151,6 +151,26 @@ def test_an_hour_does_not_depend_on_the_simulated_window(tmp_path, config):
     assert all(long_[k] == v for k, v in short.items())
 
 
+def test_resimulating_from_a_plan_change_rewrites_exactly_what_a_new_run_would(tmp_path, config):
+    fraud = only(config, FRAUD)
+    scenarios = demo_scenarios(START)
+    change = day(1, 13)
+    plan = {FRAUD: ServingPlan(FRAUD, (ServedSpan(change, "v2", builtin_uri("v2")),))}
+    simulate(fraud, tmp_path / "new", day(0), 3, scenarios=scenarios, serving=plan)
+    simulate(fraud, tmp_path / "again", day(0), 3, scenarios=scenarios, serving={})
+    before = tree(tmp_path / "again")
+    summary = simulate(
+        fraud, tmp_path / "again", day(0), 3, scenarios=scenarios, serving=plan, since=change
+    )
+    after = tree(tmp_path / "again")
+    assert after == tree(tmp_path / "new")
+    assert summary.model(FRAUD).served_versions == ("v1", "v2")
+    changed = {k for k in after if before.get(k) != after[k]}
+    # here only prediction files from the change on differ (v2 answers; no scenario names v2)
+    assert changed and all("/predictions/" in f"/{k}" for k in changed)
+    assert min(changed) >= f"logs/predictions/{FRAUD}/{change:%Y-%m-%d}/{change:%H}"
+
+
 def test_timestamp_formatting_matches_logformat():
     stamps = [dt.datetime(2026, 11, 16, 0, 0), dt.datetime(2026, 11, 18, 23, 59, 59, 999999)]
     stamps.append(dt.datetime(2027, 1, 1, 7, 3, 9, 120))

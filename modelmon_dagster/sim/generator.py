@@ -36,7 +36,7 @@ from modelmon_dagster.logformat import (
     hour_folder,
 )
 from modelmon_dagster.registry.serving import ServingPlan, read_serving_plan
-from modelmon_dagster.sim.processes import US_PER_HOUR, Process, choose, process_for
+from modelmon_dagster.sim.processes import US_PER_HOUR, FeatureFrame, Process, choose, process_for
 from modelmon_dagster.sim.scenarios import (
     ConceptDrift,
     ErrorBurst,
@@ -278,22 +278,13 @@ def _served_mask(scenario, ts_us: np.ndarray, versions: np.ndarray) -> np.ndarra
     return inside
 
 
-def _generate(
+def _features(
     process: Process,
-    model: ModelConfig,
-    server: SimulatedServer,
     ts_us: np.ndarray,
-    streams: Sequence[np.random.Generator],
+    feat_rng: np.random.Generator,
     scenarios: Sequence[Scenario],
-    end_us: int | None,
-) -> _Batch:
-    """Simulate the requests at ``ts_us`` (sorted) and render their log lines."""
-    id_rng, feat_rng, out_rng, ops_rng, fault_rng, label_rng = streams
-    n = int(ts_us.size)
-    ids_hex = id_rng.bytes(16 * n).hex()
-    ids = [ids_hex[i : i + 32] for i in range(0, 32 * n, 32)]
-
-    # Inputs, with data drift.
+) -> FeatureFrame:
+    """The inputs of the requests at ``ts_us``, with data drift."""
     drifts = _of(scenarios, FeatureDrift)
     weights: dict[str, np.ndarray] = {}
     for s in drifts:
@@ -312,7 +303,134 @@ def _generate(
         p = s.progress(ts_us)
         if p.any():
             frame[s.feature] = frame[s.feature] * (1.0 + p * (s.scale - 1.0)) + p * s.shift
-    frame = process.finalize(frame)
+    return process.finalize(frame)
+
+
+@dataclass
+class _Hour:
+    """One simulated hour's requests before serving: times, random streams and inputs."""
+
+    ts_us: np.ndarray
+    streams: Sequence[np.random.Generator]
+    frame: FeatureFrame
+
+
+def _serve_hours(server: SimulatedServer, hours: Sequence[_Hour]) -> list[tuple]:
+    """``(versions, output)`` of each hour, every version asked once for all the hours.
+
+    A trained model predicts far faster on one large batch than on many hourly ones, and each
+    row's answer does not depend on the other rows of its batch.
+    """
+    if not hours:
+        return []
+    ts_us = np.concatenate([h.ts_us for h in hours])
+    frame = {name: np.concatenate([h.frame[name] for h in hours]) for name in hours[0].frame}
+    versions, output = server.serve(frame, ts_us)
+    bounds = np.cumsum([h.ts_us.size for h in hours])[:-1]
+    return list(zip(np.split(versions, bounds), np.split(output, bounds), strict=True))
+
+
+def _positive_negative(model: ModelConfig) -> tuple[str, str]:
+    positive = model.positive_class
+    return positive, next(c for c in model.classes if c != positive)
+
+
+def _render_predictions(
+    process: Process,
+    model: ModelConfig,
+    frame: FeatureFrame,
+    ids: list[str],
+    version_list: list[str],
+    ts_us: np.ndarray,
+    output: np.ndarray,
+    ok: np.ndarray,
+    ops: dict[str, list],
+    breaks: list[tuple[SchemaBreak, list[int]]],
+) -> list[str]:
+    """The prediction log lines of an hour's requests (JSON, one per request)."""
+    n = len(ids)
+    # Model outputs as JSON values (null on failed requests).
+    if model.task.is_classification:
+        positive, negative = _positive_negative(model)
+        score = np.round(output, 6)
+        rest = np.round(1.0 - score, 6)
+        predicted = np.where(score >= 0.5, positive, negative).tolist()
+        first, second = model.classes
+        pairs = zip(score.tolist(), rest.tolist(), strict=True)
+        if first == negative:
+            probabilities = [{first: r, second: s} for s, r in pairs]
+        else:
+            probabilities = [{first: s, second: r} for s, r in pairs]
+        scores = score.tolist()
+    else:
+        predicted = np.round(output, 2).tolist()
+        scores = [None] * n
+        probabilities = [None] * n
+    ok_list = ok.tolist()
+
+    # Features as logged, with optional keys absent and injected schema problems.
+    names = tuple(f.name for f in model.features)
+    values = process.feature_values(frame, names)
+    features = [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
+    for name in names:
+        if name in process.optional:
+            for i in np.flatnonzero(frame[name] < 0).tolist():
+                del features[i][name]
+    for s, rows in breaks:
+        for i in rows:
+            if s.mode == "missing":
+                features[i].pop(s.feature, None)
+            elif s.mode == "null":
+                features[i][s.feature] = None
+            else:
+                features[i][s.feature] = s.text
+    timestamps = format_us(ts_us)
+    encode = _ENCODER.encode
+    lines = []
+    for i in range(n):
+        good = ok_list[i]
+        record = {
+            "prediction_id": ids[i],
+            "model_name": model.name,
+            "model_version": version_list[i],
+            "timestamp": timestamps[i],
+            "features": features[i],
+            "prediction": predicted[i] if good else None,
+            "score": scores[i] if good else None,
+            "probabilities": probabilities[i] if good else None,
+            "latency_ms": ops["latency_ms"][i],
+            "status": ops["status"][i],
+            "error_type": ops["error_type"][i],
+            "host": {
+                "cpu_pct": ops["cpu_pct"][i],
+                "memory_mb": ops["memory_mb"][i],
+                "gpu_pct": None,
+            },
+        }
+        lines.append(encode(record) + "\n")
+    return lines
+
+
+def _generate(
+    process: Process,
+    model: ModelConfig,
+    hour: _Hour,
+    served: tuple[np.ndarray, np.ndarray | None],
+    scenarios: Sequence[Scenario],
+    end_us: int | None,
+) -> _Batch:
+    """Simulate the requests of ``hour`` and render their log lines.
+
+    ``served`` is the version and output of each request; with output None the prediction lines
+    are not rendered (an hour before a resimulation's ``since``: only its labels are needed).
+    """
+    ts_us, frame = hour.ts_us, hour.frame
+    id_rng, _feat_rng, out_rng, ops_rng, fault_rng, label_rng = hour.streams
+    n = int(ts_us.size)
+    ids_hex = id_rng.bytes(16 * n).hex()
+    ids = [ids_hex[i : i + 32] for i in range(0, 32 * n, 32)]
+    versions, output = served
+    render = output is not None
 
     # The truth and the model.
     concept = np.zeros(n)
@@ -324,7 +442,6 @@ def _generate(
         logit_shift = logit_shift + s.logit_shift * m
         outcome_scale = outcome_scale * np.where(m, s.outcome_scale, 1.0)
     truth = process.outcome(out_rng, frame, concept, logit_shift, outcome_scale)
-    versions, output = server.serve(frame, ts_us)
     version_list = versions.tolist()
 
     # Operations: latency, status, host.
@@ -357,72 +474,28 @@ def _generate(
     type_index = np.where(error, type_codes, np.where(timeout, len(prof.error_types), -1))
     error_type_list = error_types[type_index].tolist()
 
-    # Model outputs as JSON values (null on failed requests).
-    if model.task.is_classification:
-        positive = model.positive_class
-        negative = next(c for c in model.classes if c != positive)
-        score = np.round(output, 6)
-        rest = np.round(1.0 - score, 6)
-        predicted = np.where(score >= 0.5, positive, negative).tolist()
-        first, second = model.classes
-        pairs = zip(score.tolist(), rest.tolist(), strict=True)
-        if first == negative:
-            probabilities = [{first: r, second: s} for s, r in pairs]
-        else:
-            probabilities = [{first: s, second: r} for s, r in pairs]
-        scores = score.tolist()
-    else:
-        predicted = np.round(output, 2).tolist()
-        scores = [None] * n
-        probabilities = [None] * n
-    ok_list = ok.tolist()
-
-    # Features as logged, with optional keys absent and injected schema problems.
-    names = tuple(f.name for f in model.features)
-    values = process.feature_values(frame, names)
-    features = [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
-    for name in names:
-        if name in process.optional:
-            for i in np.flatnonzero(frame[name] < 0).tolist():
-                del features[i][name]
+    # Injected schema problems (rows chosen even when the lines are not rendered).
     u_malformed = fault_rng.random(n)
     kinds = fault_rng.integers(0, 3, n).tolist()
     cuts = fault_rng.random(n).tolist()
+    breaks = []
     broken = np.zeros(n, dtype=bool)
     for s in _of(scenarios, SchemaBreak):
         sel = s.mask(ts_us) & (fault_rng.random(n) < s.fraction)
-        for i in np.flatnonzero(sel).tolist():
-            if s.mode == "missing":
-                features[i].pop(s.feature, None)
-            elif s.mode == "null":
-                features[i][s.feature] = None
-            else:
-                features[i][s.feature] = s.text
+        breaks.append((s, np.flatnonzero(sel).tolist()))
         broken |= sel
-
-    timestamps = format_us(ts_us)
-    lat_list = np.round(latency, 3).tolist()
-    cpu_list = np.round(cpu, 1).tolist()
-    mem_list = np.round(ops.memory_mb, 1).tolist()
-    encode = _ENCODER.encode
     lines = []
-    for i in range(n):
-        good = ok_list[i]
-        record = {
-            "prediction_id": ids[i],
-            "model_name": model.name,
-            "model_version": version_list[i],
-            "timestamp": timestamps[i],
-            "features": features[i],
-            "prediction": predicted[i] if good else None,
-            "score": scores[i] if good else None,
-            "probabilities": probabilities[i] if good else None,
-            "latency_ms": lat_list[i],
-            "status": statuses[i],
-            "error_type": error_type_list[i],
-            "host": {"cpu_pct": cpu_list[i], "memory_mb": mem_list[i], "gpu_pct": None},
+    if render:
+        ops_lists = {
+            "status": statuses,
+            "error_type": error_type_list,
+            "latency_ms": np.round(latency, 3).tolist(),
+            "cpu_pct": np.round(cpu, 1).tolist(),
+            "memory_mb": np.round(ops.memory_mb, 1).tolist(),
         }
-        lines.append(encode(record) + "\n")
+        lines = _render_predictions(
+            process, model, frame, ids, version_list, ts_us, output, ok, ops_lists, breaks
+        )
 
     # Malformed lines: the record is lost, the line is garbage.
     malformed_rate = np.zeros(n)
@@ -431,7 +504,7 @@ def _generate(
             s.mask(ts_us), 1.0 - (1.0 - malformed_rate) * (1.0 - s.fraction), malformed_rate
         )
     bad = np.flatnonzero(u_malformed < malformed_rate).tolist()
-    for i in bad:
+    for i in bad if render else ():
         text = lines[i][:-1]
         if kinds[i] == 0:
             text = text[: max(1, int(len(text) * (0.2 + 0.6 * cuts[i])))]
@@ -452,10 +525,12 @@ def _generate(
         has &= arrival < end_us
     keep = np.flatnonzero(has)
     if model.task.is_classification:
+        positive, negative = _positive_negative(model)
         label_values = np.where(truth[keep], positive, negative).tolist()
     else:
         label_values = truth[keep].astype(float).tolist()
     label_ts = format_us(arrival[keep])
+    encode = _ENCODER.encode
     label_lines = [
         encode(
             {
@@ -515,6 +590,7 @@ def _simulate_model(
     hours: int,
     seed: int,
     reference_size: int,
+    since: dt.datetime | None = None,
 ) -> ModelSimulation:
     logs_root = data_dir / "logs"
     model_index = zlib.crc32(model.name.encode())
@@ -524,16 +600,14 @@ def _simulate_model(
     folders = [
         hour_folder(logs_root, stream, model.name, hour)
         for hour in hour_starts
+        if since is None or hour >= since
         for stream in (PREDICTIONS, LABELS)
     ]
     for folder in folders:
         _clear_folder(folder)
 
     volume_drops = _of(scenarios, VolumeDrop)
-    files = predictions = malformed = broken = 0
-    malformed_by_hour, broken_by_hour = [], []
-    arrivals, label_lines = [], []
-    served: dict[str, None] = {}
+    requests = []
     for h, hour in enumerate(hour_starts):
         hour_us = start_us + h * US_PER_HOUR
         rng = np.random.default_rng([seed, model_index, hour_us // US_PER_HOUR])
@@ -544,7 +618,18 @@ def _simulate_model(
             factor *= 1.0 - share + share * s.factor
         n = int(vol_rng.poisson(process.hourly_rate(hour.hour) * factor))
         ts_us = hour_us + np.sort(ts_rng.integers(0, US_PER_HOUR, n))
-        batch = _generate(process, model, server, ts_us, streams, scenarios, end_us)
+        requests.append(_Hour(ts_us, streams, _features(process, ts_us, streams[1], scenarios)))
+    first = sum(1 for hour in hour_starts if since is not None and hour < since)
+    answers = [(server.versions_at(r.ts_us), None) for r in requests[:first]] + _serve_hours(
+        server, requests[first:]
+    )
+
+    files = predictions = malformed = broken = 0
+    malformed_by_hour, broken_by_hour = [], []
+    arrivals, label_lines = [], []
+    served: dict[str, None] = {}
+    for hour, request, answer in zip(hour_starts, requests, answers, strict=True):
+        batch = _generate(process, model, request, answer, scenarios, end_us)
         served.update(dict.fromkeys(batch.versions))
         if batch.lines:
             folder = hour_folder(logs_root, PREDICTIONS, model.name, hour)
@@ -568,6 +653,8 @@ def _simulate_model(
         if chunk.size == 0:
             continue
         hour = _EPOCH + dt.timedelta(hours=int(arrival[chunk[0]] // US_PER_HOUR))
+        if since is not None and hour < since:
+            continue  # written by the run this one resimulates from ``since``
         folder = hour_folder(logs_root, LABELS, model.name, hour)
         _write_file(folder / f"{WRITER_ID}{CLOSED_SUFFIX}", [label_lines[i] for i in chunk])
         files += 1
@@ -614,7 +701,8 @@ def _write_reference(
     hours = choose(hour_rng.random(size), process.diurnal(hour_of_day))
     ts_us = np.sort(ref_start_us + hours * US_PER_HOUR + ts_rng.integers(0, US_PER_HOUR, size))
     server = SimulatedServer(process, model)  # the baseline version, built in
-    batch = _generate(process, model, server, ts_us, streams, [], None)
+    request = _Hour(ts_us, streams, _features(process, ts_us, streams[1], []))
+    batch = _generate(process, model, request, server.serve(request.frame, ts_us), [], None)
     _write_file(data_dir / model.baseline.reference_predictions, batch.lines)
     if model.baseline.reference_labels is None:
         return len(batch.lines), 0
@@ -632,6 +720,7 @@ def simulate(
     reference_size: int = 20000,
     serving: Mapping[str, ServingPlan] | None = None,
     hours: int | None = None,
+    since: dt.datetime | None = None,
 ) -> SimulationSummary:
     """Simulate ``days`` days of prediction and label logs of every model in ``config``.
 
@@ -681,6 +770,12 @@ def simulate(
     hours : int, optional
         Simulate this many hours instead of ``days`` whole days (the live simulator: the hours
         up to the current one, labels arriving before its end).
+    since : datetime, optional
+        Rewrite only the files of the hours from ``since`` on (prediction files of those hours,
+        label files by arrival hour), leaving earlier hours' files as an earlier run with the
+        same arguments wrote them: after the serving plan changes at ``since``, the files are
+        then exactly those of a whole new run, at a fraction of its cost (earlier hours are
+        still simulated for the labels they send into later hours, but not served or rendered).
 
     Returns
     -------
@@ -719,7 +814,9 @@ def simulate(
         _check_scenarios(process, model, mine)
         plans.append((process, model, server, mine))
     results = tuple(
-        _simulate_model(process, model, server, mine, data_dir, start, hours, seed, reference_size)
+        _simulate_model(
+            process, model, server, mine, data_dir, start, hours, seed, reference_size, since
+        )
         for process, model, server, mine in plans
     )
     return SimulationSummary(

@@ -50,6 +50,12 @@ class SimulatedServer:
         names = [self.default.version, *(s.version for s in self.spans)]
         return tuple(dict.fromkeys(names))
 
+    def versions_at(self, ts_us: np.ndarray) -> np.ndarray:
+        """The version that answers each request (without asking it)."""
+        which = np.searchsorted(self._since_us, ts_us, side="right") - 1
+        names = np.array([self.default.version, *(s.version for s in self.spans)], dtype=object)
+        return names[which + 1]
+
     def serve(self, frame: FeatureFrame, ts_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Version and output (P(positive) or the predicted value) of each request."""
         which = np.searchsorted(self._since_us, ts_us, side="right") - 1

@@ -1,0 +1,62 @@
+"""The in-process runner's settings: event batches stored at once, one numeric thread."""
+
+import shutil
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+import threadpoolctl
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: F401 (loads OpenMP)
+
+from modelmon_dagster.defs.resources import PROJECT_ROOT
+from modelmon_dagster.runner import InProcessRunner
+
+HOURS = dg.HourlyPartitionsDefinition(start_date="2026-11-16-00:00")
+
+
+@dg.asset(partitions_def=HOURS, backfill_policy=dg.BackfillPolicy.single_run())
+def counted(context: dg.AssetExecutionContext):
+    return dg.MaterializeResult(metadata={"hours": len(context.partition_keys)})
+
+
+DEFS = dg.Definitions(assets=[counted], jobs=[dg.define_asset_job("counted_job", [counted])])
+
+
+def _ranged_run(tmp_path, monkeypatch, batch_size: str) -> tuple[set[str], int]:
+    """Materialised partitions and SQLite commits of one ranged run over a day's hours."""
+    home = tmp_path / batch_size
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        commits = []
+        sa.event.listen(storage._pooled_engine(), "commit", lambda conn: commits.append(1))
+        InProcessRunner(DEFS, instance).run_range(
+            "counted_job", "2026-11-16-00:00", "2026-11-16-23:00"
+        )
+        done = instance.get_materialized_partitions(dg.AssetKey("counted"))
+        events = instance.fetch_materializations(dg.AssetKey("counted"), limit=100).records
+        assert {e.asset_materialization.metadata["hours"].value for e in events} == {24}
+        return done, len(commits)
+
+
+@pytest.mark.e2e
+def test_a_ranged_runs_materialisations_are_stored_in_one_transaction(tmp_path, monkeypatch):
+    one_by_one, commits_each = _ranged_run(tmp_path, monkeypatch, "0")
+    batched, commits_batched = _ranged_run(tmp_path, monkeypatch, "1000")
+    hours = {f"2026-11-16-{h:02d}:00" for h in range(24)}
+    assert one_by_one == batched == hours
+    # each materialisation commits on its own (several times) without batches, once with them
+    assert commits_each - commits_batched >= 2 * 23
+
+
+def test_the_runner_leaves_openmp_and_blas_one_thread(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.ephemeral() as instance:
+        InProcessRunner(DEFS, instance)
+    pools = {p["user_api"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+    assert pools.get("openmp") == 1 and pools.get("blas") == 1
