@@ -140,7 +140,7 @@ def test_clean_day_passes_degraded_day_fails_unlabelled_day_is_not_judged(ran, s
     assert clean.passed, clean.description
     degraded = ran["checks"][DEGRADED]["performance"]
     assert not degraded.passed and degraded.severity.value == "ERROR"
-    assert degraded.description.startswith("mae ")
+    assert degraded.description.startswith("MAE ")
     # not judged is no evaluation in Dagster (the check shows as skipped) and is stored as such
     assert "performance" not in ran["checks"][UNLABELLED]
     stored = latest_results(ran["wh"], demand.name)
