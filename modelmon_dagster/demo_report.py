@@ -10,6 +10,7 @@ from modelmon_dagster.checks import FAILED, NOT_JUDGED
 from modelmon_dagster.config import MonitoringConfig
 from modelmon_dagster.defs.resources import Settings
 from modelmon_dagster.ingest.tables import raw_labels_table, raw_predictions_table
+from modelmon_dagster.readable import is_missing
 from modelmon_dagster.sim.alert_receiver import AlertReceiver
 from modelmon_dagster.warehouse import Warehouse
 
@@ -127,7 +128,9 @@ def _registry(warehouse: Warehouse) -> None:
     )
     print("\nRegistry history (who or what changed the served version, and why):")
     for e in events[events["kind"].isin(["promoted", "rolled_back", "rejected"])].itertuples():
-        because = f"{e.trigger_check} on {e.trigger_partition}; " if e.trigger_check else ""
+        because = (
+            "" if is_missing(e.trigger_check) else f"{e.trigger_check} on {e.trigger_partition}; "
+        )
         print(
             f"  {e.model_name:<18} {e.at:%m-%d %H:%M} {e.kind:<11} {e.version:<9} by "
             f"{e.actor}: {because}{e.reason}"

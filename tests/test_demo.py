@@ -38,6 +38,7 @@ def test_demo_runs_the_pipeline_over_the_hours_up_to_now(tmp_path, monkeypatch):
     out = result.stdout
     assert "Failed checks" in out and "Registry history" in out and "Done in" in out
     assert "Notifications received by the local webhook" in out
+    assert "by demo: the version in production when monitoring began" in out  # no "nan on nan"
     start = dt.datetime.combine(began.date(), dt.time())
     if start == began:
         start -= dt.timedelta(days=1)
