@@ -34,8 +34,7 @@ N_NUMERIC, N_CATEGORICAL = 20, 5
 
 
 def bench_config():
-    features = [{"name": f"num_{i}", "type": "numeric"} for i in range(N_NUMERIC)]
-    features += [{"name": f"cat_{i}", "type": "categorical"} for i in range(N_CATEGORICAL)]
+    features = bench_features()
     return parse_config(
         {
             "partitions": {"start_date": DAY.strftime("%Y-%m-%d")},
@@ -54,21 +53,32 @@ def bench_config():
     )
 
 
-def _select(n: int, start: dt.datetime, seconds: int, prefix: str) -> str:
+def features_sql(categories: int = 12) -> str:
+    """A DuckDB struct of the benchmark's features: skewed-normal numbers, skewed categories."""
     nums = ", ".join(
         f"'num_{i}': round(({i} + 1) * (random() + random() + random() - 1.5), 6)"
         for i in range(N_NUMERIC)
     )
     cats = ", ".join(
-        f"'cat_{i}': 'c' || CAST(floor(random() * random() * 12) AS INTEGER)"
+        f"'cat_{i}': 'c' || CAST(floor(random() * random() * {categories}) AS INTEGER)"
         for i in range(N_CATEGORICAL)
     )
+    return f"{{{nums}, {cats}}}"
+
+
+def bench_features() -> list[dict]:
+    """The benchmark's feature list, as the config declares it."""
+    features = [{"name": f"num_{i}", "type": "numeric"} for i in range(N_NUMERIC)]
+    return features + [{"name": f"cat_{i}", "type": "categorical"} for i in range(N_CATEGORICAL)]
+
+
+def _select(n: int, start: dt.datetime, seconds: int, prefix: str) -> str:
     return f"""
         SELECT '{prefix}' || i AS prediction_id, 'bench_model' AS model_name, 'v1' AS model_version,
                strftime(TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
                         + to_microseconds(CAST(random() * {seconds} * 1e6 AS BIGINT)),
                         '%Y-%m-%dT%H:%M:%S.%fZ') AS "timestamp",
-               {{{nums}, {cats}}} AS features,
+               {features_sql()} AS features,
                CASE WHEN s >= 0.5 THEN '1' ELSE '0' END AS prediction,
                round(s, 6) AS score, round(exp(2.5 + random()), 3) AS latency_ms,
                'ok' AS status, NULL AS error_type

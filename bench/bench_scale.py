@@ -42,9 +42,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 import yaml
+from bench_ingest_aggregate import bench_features, features_sql
 
 DAY = dt.datetime(2026, 11, 16)
-N_NUMERIC, N_CATEGORICAL = 20, 5
 LABEL_DELAY_HOURS = 3
 REFERENCE_ROWS = 50_000
 # Columns that say when or by which run a row was written: different on every run by design.
@@ -65,8 +65,7 @@ def model_names(count: int) -> list[str]:
 
 
 def write_config(root: Path, models: list[str]) -> Path:
-    features = [{"name": f"num_{i}", "type": "numeric"} for i in range(N_NUMERIC)]
-    features += [{"name": f"cat_{i}", "type": "categorical"} for i in range(N_CATEGORICAL)]
+    features = bench_features()
     config = {
         "partitions": {"start_date": f"{DAY:%Y-%m-%d}"},
         "models": [
@@ -94,19 +93,11 @@ def write_config(root: Path, models: list[str]) -> Path:
 
 def _rows_sql(model: str, n: int, start: dt.datetime, seconds: int, prefix: str) -> str:
     """A DuckDB query of ``n`` predictions of ``model`` with their score and a drawn label."""
-    nums = ", ".join(
-        f"'num_{i}': round(({i} + 1) * (random() + random() + random() - 1.5), 6)"
-        for i in range(N_NUMERIC)
-    )
-    cats = ", ".join(
-        f"'cat_{i}': 'c' || CAST(floor(random() * random() * 8) AS INTEGER)"
-        for i in range(N_CATEGORICAL)
-    )
     return f"""
         SELECT '{prefix}' || i AS prediction_id, '{model}' AS model_name, 'v1' AS model_version,
                TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
                    + to_microseconds(CAST(random() * {seconds} * 1e6 AS BIGINT)) AS ts,
-               {{{nums}, {cats}}} AS features,
+               {features_sql(categories=8)} AS features,
                round(s, 6) AS score, round(exp(2.5 + random()), 3) AS latency_ms,
                CASE WHEN random() < s THEN '1' ELSE '0' END AS truth,
                random() < 0.5 AS labelled
