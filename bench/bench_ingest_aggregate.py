@@ -164,13 +164,14 @@ def run_phase(name, url, root):
     return result
 
 
-def fresh_postgres(base_url: str) -> str:
+def fresh_postgres(base_url: str, schema: str = "modelmon_bench") -> str:
+    """A URL whose search_path is ``schema``, emptied first (each bench has its own)."""
     engine = sa.create_engine(base_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS modelmon_bench CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA modelmon_bench"))
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     engine.dispose()
-    return f"{base_url}?options=-csearch_path%3Dmodelmon_bench"
+    return f"{base_url}?options=-csearch_path%3D{schema}"
 
 
 def main():

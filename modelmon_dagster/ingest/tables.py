@@ -43,8 +43,12 @@ def raw_predictions_table(model: ModelConfig) -> TableSchema:
     )
     features = tuple((f.column, SQL_TYPES[f.type]) for f in model.features)
     # prediction_id is indexed: each hour's load looks its ids up in the other hours (repeats).
+    # partition_hour is indexed: every hourly query and delete reads one hour of a table that
+    # grows by the day (without it, PostgreSQL scans every stored day; bench/bench_history.py).
     return TableSchema(
-        f"{model.name}__raw_predictions", fixed + features, indexed=("prediction_id",)
+        f"{model.name}__raw_predictions",
+        fixed + features,
+        indexed=("prediction_id", "partition_hour"),
     )
 
 
@@ -63,4 +67,5 @@ def raw_labels_table(model: ModelConfig) -> TableSchema:
             # "latest label wins" after label_ts and partition_hour.
             ("arrival_seq", "BIGINT"),
         ),
+        indexed=("partition_hour",),
     )
