@@ -183,13 +183,24 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+# This run's own schema: two benchmarks on one server never drop each other's tables.
+SCHEMA = f"modelmon_bench_{os.getpid()}"
+
+
 def fresh_postgres(base_url: str) -> str:
     engine = sa.create_engine(base_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS modelmon_bench CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA modelmon_bench"))
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
     engine.dispose()
-    return f"{base_url}?options=-csearch_path%3Dmodelmon_bench"
+    return f"{base_url}?options=-csearch_path%3D{SCHEMA}"
+
+
+def drop_postgres(base_url: str) -> None:
+    engine = sa.create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+    engine.dispose()
 
 
 def main():
@@ -244,6 +255,8 @@ def main():
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if "postgres" in args.engines:
+            drop_postgres(pg)
 
 
 if __name__ == "__main__":

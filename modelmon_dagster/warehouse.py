@@ -6,6 +6,7 @@ leaves the same table and a failed write leaves the previous partition intact.
 """
 
 import io
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,22 +69,64 @@ class Replacement:
 
 
 class ChunkWriter:
-    """Inserts rows into partitions being replaced (see :meth:`Warehouse.replacing`)."""
+    """Inserts rows into partitions being replaced (see :meth:`Warehouse.replacing`).
 
-    def __init__(self, warehouse: "Warehouse", conn: sa.Connection):
+    PostgreSQL: rows go straight into their tables, inside the replacement's transaction.
+    DuckDB: each chunk is committed to a temporary staging table (one per target and set of
+    windows), and the windows are published (old rows deleted, staged rows moved) in one
+    transaction at the end.
+    """
+
+    def __init__(self, warehouse: "Warehouse", conn: sa.Connection, staging: bool = False):
         self._warehouse = warehouse
-        self.connection = conn  # the replacement's transaction
+        self.connection = conn
+        self._staging = staging
+        self._stages: dict[TableSchema, TableSchema] = {}  # the current windows' staging tables
         self.rows: dict[TableSchema, int] = {}  # rows inserted per target
+        # DuckDB: (windows, their check, their staging tables) in the order they were finished.
+        self.finished: list[tuple[list, Callable | None, dict]] = []
+        self.stage_names: list[str] = []
 
     def clear(self, replacement: "Replacement") -> None:
-        """Delete ``replacement``'s old rows (its window must be among those being replaced)."""
-        self._warehouse._delete(self.connection, replacement)
+        """Start ``replacement``'s window: its old rows go (on DuckDB: when it is published)."""
+        if not self._staging:
+            self._warehouse._delete(self.connection, replacement)
 
     def insert(self, schema: TableSchema, rows: pa.Table) -> int:
         """Add ``rows`` to ``schema``'s new partition (committed with the others at the end)."""
-        count = self._warehouse.insert_arrow(self.connection, schema, rows)
+        if not self._staging:
+            count = self._warehouse.insert_arrow(self.connection, schema, rows)
+        else:
+            count = self._warehouse.insert_arrow(self.connection, self._stage(schema), rows)
+            self.connection.commit()
         self.rows[schema] = self.rows.get(schema, 0) + count
         return count
+
+    def _stage(self, schema: TableSchema) -> TableSchema:
+        if schema not in self._stages:
+            stage = TableSchema(f"__modelmon_stage_{uuid.uuid4().hex}", schema.columns)
+            cols = ", ".join(f"{quote(c)} {t}" for c, t in stage.columns)
+            self.stage_names.append(stage.name)
+            self.connection.execute(sa.text(f"CREATE TEMP TABLE {quote(stage.name)} ({cols})"))
+            self._stages[schema] = stage
+        return self._stages[schema]
+
+    def finish(
+        self,
+        replacements: "list[Replacement]",
+        check: Callable[[sa.Connection], None] | None = None,
+    ) -> None:
+        """The windows' rows are all inserted: run ``check`` once they are in their tables.
+
+        PostgreSQL: now. DuckDB: when the windows are published, in this order, each window's
+        check seeing the windows finished before it and the old rows of those after it.
+        """
+        if not self._staging:
+            if check is not None:
+                check(self.connection)
+            return
+        self.finished.append((list(replacements), check, self._stages))
+        self._stages = {}
 
 
 # DuckDB's cache and working memory per process (DuckDB's own default is 80% of the RAM). A
@@ -331,37 +374,77 @@ class Warehouse:
         replacements: "list[Replacement]",
         before_commit: Callable[[sa.Connection], None] | None = None,
         clear: bool = True,
+        staged: bool = True,
     ) -> Iterator[ChunkWriter]:
         """Replace the replacements' partitions by rows the caller inserts chunk by chunk.
 
         All or nothing: the new rows replace the old ones in one transaction, in which
         ``before_commit`` runs last (it sees the new rows; raising rolls everything back). If
-        the block raises, the previous partitions stay. The replacements carry no rows. With
-        ``clear=False`` the caller deletes each window's old rows itself
-        (:meth:`ChunkWriter.clear`), when it comes to it: several windows written one after
-        another in one transaction then see the others as a window-by-window load would.
+        the block raises, the previous partitions stay. The replacements carry no rows.
 
-        DuckDB writes a large transaction's new row groups to the file as they fill up (its
-        "optimistic" writes), so the rows are not held in memory beyond its ``memory_limit``,
-        and rows committed in whole row groups (122,880 rows) are written once: per-hour
-        commits of 40k rows cost three times the CPU of the same rows committed in one
-        transaction (each checkpoint rewrites the table's last, partly filled row group).
+        With ``clear=False`` the caller takes the windows one after another: ``writer.clear``
+        before a window's rows, ``writer.finish`` after them (with a check that sees them).
+        Several windows written in one transaction then see each other as a window-by-window
+        load would: the old rows of the windows not reached yet are still there.
+
+        On PostgreSQL the chunks are copied inside that transaction. DuckDB keeps a
+        transaction's own appended rows in memory whatever its ``memory_limit`` (measured:
+        +450 MB for 1.2M rows; 1.3 GB peak for a 2M-line hour), so there each chunk is
+        committed to a temporary staging table, and the transaction moves the staged rows of
+        each window with one ``INSERT ... SELECT`` (which DuckDB writes to disk as it goes).
+        A caller that knows its rows are few (``staged=False``) skips the staging: the rows
+        go straight into the transaction, as on PostgreSQL (measured: 2 of 11 CPU-s of a 1M-row
+        day's ingestion are the staging's second copy).
         """
         # Tables first, committed on their own: a rolled-back load must not undo their creation.
         for rep in replacements:
             self.ensure_schema(rep.schema)
-        with self.transaction() as conn:
-            self._prepare(conn, replacements)
-            writer = ChunkWriter(self, conn)
-            if clear:
-                for rep in replacements:
-                    writer.clear(rep)
-            yield writer
-            if before_commit is not None:
-                before_commit(conn)
-        self._refresh_statistics(
-            replacements, [writer.rows.get(rep.schema, 0) for rep in replacements]
-        )
+        if self.dialect == "postgresql" or not staged:
+            with self.transaction() as conn:
+                self._prepare(conn, replacements)
+                writer = ChunkWriter(self, conn)
+                if clear:
+                    for rep in replacements:
+                        writer.clear(rep)
+                yield writer
+                if before_commit is not None:
+                    before_commit(conn)
+            self._refresh_statistics(
+                replacements, [writer.rows.get(rep.schema, 0) for rep in replacements]
+            )
+            return
+        # One connection throughout: the staging tables are its temporary tables (no WAL, and
+        # DuckDB moves them to disk beyond ``memory_limit``).
+        with self.engine.connect() as conn:
+            writer = ChunkWriter(self, conn, staging=True)
+            try:
+                yield writer
+                if clear:
+                    writer.finish(replacements)
+                elif writer._stages:
+                    raise RuntimeError("rows inserted after the last window was finished")
+                self._prepare(conn, replacements)
+                for windows, check, stages in writer.finished:
+                    for rep in windows:
+                        self._delete(conn, rep)
+                    for schema, stage in stages.items():
+                        cols = ", ".join(quote(c) for c in schema.column_names)
+                        conn.execute(
+                            sa.text(
+                                f"INSERT INTO {quote(schema.name)} ({cols}) "
+                                f"SELECT {cols} FROM {quote(stage.name)}"
+                            )
+                        )
+                    if check is not None:
+                        check(conn)
+                if before_commit is not None:
+                    before_commit(conn)
+                conn.commit()
+            finally:
+                conn.rollback()
+                for name in writer.stage_names:
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote(name)}"))
+                conn.commit()
 
     def insert_arrow(self, conn: sa.Connection, schema: TableSchema, rows: pa.Table) -> int:
         """Bulk-insert an Arrow table inside the caller's transaction."""

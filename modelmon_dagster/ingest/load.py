@@ -116,11 +116,12 @@ class _Hour:
         ]
 
 
-# Hours written in one transaction: they are added until their files hold this many bytes.
-# DuckDB writes whole row groups (122,880 rows, ~80 MB of these logs) straight to its file,
-# once; an hour of 40k rows committed alone goes through the WAL and is compressed again at
-# every checkpoint (measured: 2.5 CPU-s for a 1M-row day in 3-hour transactions, 7.5 in
-# 1-hour ones). All or nothing still: a failed write leaves every hour of the group as it was.
+# Hours written in one transaction: consecutive hours while their files hold at most this
+# many bytes. DuckDB writes whole row groups (122,880 rows, ~80 MB of these logs) straight to
+# its file, once; an hour of 40k rows committed alone goes through the WAL and is compressed
+# again at every checkpoint (measured: 2.5 CPU-s for a 1M-row day in 3-hour transactions, 7.5
+# in 1-hour ones). All or nothing still: a failed write leaves every hour of the group as it
+# was. It also bounds what a DuckDB transaction holds in memory (a larger hour is staged).
 GROUP_BYTES = 96 << 20
 
 # Parsed chunks waiting to be written (parsing runs one chunk ahead in a thread).
@@ -204,7 +205,12 @@ class _Parsed:
 
 
 def _write_group(
-    warehouse: Warehouse, model: ModelConfig, group: list[int], hours: list[_Hour], parsed
+    warehouse: Warehouse,
+    model: ModelConfig,
+    group: list[int],
+    hours: list[_Hour],
+    parsed: _Parsed,
+    staged: bool,
 ) -> list[_Tally]:
     """Replace the raw rows and quarantined lines of the ``group``'s hours, in one transaction.
 
@@ -214,7 +220,7 @@ def _write_group(
     """
     partitions = [rep for i in group for rep in hours[i].partitions(model)]
     tallies = []
-    with warehouse.replacing(partitions, clear=False) as writer:
+    with warehouse.replacing(partitions, clear=False, staged=staged) as writer:
         for i in group:
             hour = hours[i]
             for rep in hour.partitions(model):
@@ -224,26 +230,41 @@ def _write_group(
                 writer.insert(hour.schema, rows)
                 writer.insert(QUARANTINE, _quarantine_rows(batch, model, hour.stream, hour.hour))
                 tally.add(parts, batch, rows.num_rows)
-            if hour.check is not None:
-                try:
-                    hour.check(writer.connection, tally)
-                except _Redo as again:
-                    again.index = i
-                    raise
+            writer.finish(hour.partitions(model), _checking(hour, i, tally))
             tallies.append(tally)
     return tallies
 
 
-def _groups(hours: list[_Hour], group_bytes: int) -> Iterator[list[int]]:
+def _checking(hour: _Hour, index: int, tally: _Tally):
+    """``hour``'s check as the writer runs it (``None`` if it has none)."""
+    if hour.check is None:
+        return None
+
+    def check(conn: sa.Connection) -> None:
+        try:
+            hour.check(conn, tally)
+        except _Redo as again:
+            again.index = index
+            raise
+
+    return check
+
+
+def _groups(hours: list[_Hour], group_bytes: int) -> Iterator[tuple[list[int], int]]:
+    """Consecutive hours whose files hold at most ``group_bytes`` together, with their size.
+
+    An hour larger than that is a group of its own.
+    """
     group, size = [], 0
     for i, hour in enumerate(hours):
-        group.append(i)
-        size += sum(f.stat().st_size for f in hour.files)
-        if size >= group_bytes:
-            yield group
+        n = sum(f.stat().st_size for f in hour.files)
+        if group and size + n > group_bytes:
+            yield group, size
             group, size = [], 0
+        group.append(i)
+        size += n
     if group:
-        yield group
+        yield group, size
 
 
 def _load_hours(
@@ -258,10 +279,13 @@ def _load_hours(
     parsed = _Parsed(hours, chunk_bytes)
     tallies: list[_Tally] = []
     try:
-        for group in _groups(hours, group_bytes):
+        for group, size in _groups(hours, group_bytes):
+            # A group within ``group_bytes`` is written straight into the transaction; a
+            # larger hour is staged (DuckDB holds a transaction's new rows in memory).
+            staged = size > group_bytes
             while True:
                 try:
-                    tallies += _write_group(warehouse, model, group, hours, parsed)
+                    tallies += _write_group(warehouse, model, group, hours, parsed, staged)
                     break
                 except _Redo as again:
                     if redo is None:
