@@ -71,11 +71,13 @@ def _assert_same(a, b):
         assert x.reset_index(drop=True).equals(y.reset_index(drop=True))
 
 
-@pytest.mark.parametrize("group_bytes", [1, 5_000, 1 << 30])
+@pytest.mark.parametrize("group_bytes", [1, 40_000, 1 << 30])  # staged, 2-3 hours, all
 def test_hours_loaded_together_store_what_hours_loaded_one_by_one_store(
     warehouse, tmp_path, fraud, group_bytes
 ):
     repeat = _write_hours(tmp_path, fraud)
+    sizes = [sum(p.stat().st_size for p in (tmp_path / d).iterdir()) for d in _dirs(tmp_path)]
+    assert group_bytes != 40_000 or max(sizes) < group_bytes < 3 * min(sizes)
     # Hour 2 was loaded alone before: its copy of the repeated id is the first stored, and a
     # rerun of hours 0-4 keeps it (hour 0 sees it elsewhere, in hour 2's old rows).
     load_prediction_hour(warehouse, fraud, tmp_path, HOURS[2])
@@ -162,6 +164,10 @@ def _size(root):
 
 def _hour_dirs(root):
     return {p.parent for p in root.rglob("*.jsonl")}
+
+
+def _dirs(root):
+    return sorted(_hour_dirs(root))
 
 
 def test_a_clean_chunk_parsed_in_one_pass_gives_the_long_paths_rows(tmp_path, fraud, monkeypatch):
