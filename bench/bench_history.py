@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from bench_ingest_aggregate import DAY, bench_config, fresh_postgres, generate
+from bench_ingest_aggregate import DAY, bench_config, drop_postgres, fresh_postgres, generate
 
 from modelmon_dagster.baseline import (
     BASELINE_BINS,
@@ -176,6 +176,8 @@ def main() -> None:
                 else fresh_postgres(pg, "modelmon_history")
             )
             run_engine(url, root, args.days, args.rows_per_day)
+            if engine != "duckdb":
+                drop_postgres(pg, "modelmon_history")
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -9,9 +9,10 @@ and quality checks run as the ingestion asset runs them ("+checks": the peak of 
 line" appends one invalid-JSON line, which sends its chunk down the line-by-line path.
 
 Issue #9 item 4 asks for a flat peak from 100k to 2M lines; this script shows it. The file is
-read in chunks (``ingest.chunks.CHUNK_BYTES``), and DuckDB's cache is bounded by the
-warehouse's ``memory_limit`` (``--memory-limit``; the warehouse's default otherwise): the peak
-grows with the hour only until that cache is full.
+read in chunks (``ingest.chunks.CHUNK_BYTES``, parsed one chunk ahead of the writes), an hour
+over ``ingest.load.GROUP_BYTES`` is staged in temporary tables before its transaction, and
+DuckDB's cache is bounded by the warehouse's ``memory_limit`` (``--memory-limit``; the
+warehouse's default otherwise): the peak grows with the hour only until that cache is full.
 """
 
 import argparse

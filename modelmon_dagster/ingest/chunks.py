@@ -72,14 +72,54 @@ def line_blocks(path: Path, size: int) -> Iterator[bytes]:
             yield data
 
 
+# Bytes copied at a time into a range's scratch file.
+COPY_BYTES = 1 << 20
+
+
 def _ranges(path: Path, index: int, chunk_bytes: int, scratch: Path) -> Iterator[Part]:
-    """Line ranges of ``path`` of about ``chunk_bytes`` each, copied to ``scratch``."""
+    """Line ranges of ``path`` of about ``chunk_bytes`` each, copied to ``scratch``.
+
+    The cuts are those of :func:`line_blocks` (after the last newline before each multiple of
+    ``chunk_bytes``; a range without one runs on to the next), but the bytes are copied a block
+    of ``COPY_BYTES`` at a time: no range is held whole in memory.
+    """
     first_line = 0
-    for data in line_blocks(path, chunk_bytes):
-        piece = scratch / f"{index}-{first_line}.jsonl"
-        piece.write_bytes(data)
-        try:
-            yield Part(piece, path, index, first_line)
-        finally:
-            piece.unlink(missing_ok=True)
-        first_line += data.count(b"\n")
+    position = 0  # bytes of the file read
+    pending = b""  # bytes read after the range's last newline (the next range's start)
+    with path.open("rb") as source:
+        while True:
+            piece = scratch / f"{index}-{first_line}.jsonl"
+            lines = 0
+            with piece.open("wb") as out:
+                out.write(pending)
+                pending = b""
+                limit = (position // chunk_bytes + 1) * chunk_bytes
+                while True:
+                    block = source.read(min(COPY_BYTES, limit - position))
+                    position += len(block)
+                    if not block:  # the end of the file: the rest is a range of its own
+                        if not lines:
+                            out.write(pending)
+                            pending = b""
+                        break
+                    newline = block.rfind(b"\n") + 1
+                    if newline:
+                        out.write(pending)
+                        out.write(block[:newline])
+                        lines += block.count(b"\n", 0, newline)
+                        pending = block[newline:]
+                    else:
+                        pending += block
+                    if position == limit:
+                        if lines:
+                            break
+                        limit += chunk_bytes  # no line ends in this range yet: read on
+                written = out.tell()
+            try:
+                if written:
+                    yield Part(piece, path, index, first_line)
+            finally:
+                piece.unlink(missing_ok=True)
+            first_line += lines
+            if not block and not pending:
+                return

@@ -16,12 +16,14 @@ do not depend on the path that parsed it.
 
 import datetime as dt
 import itertools
+import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from modelmon_dagster.config import ModelConfig, Task
 from modelmon_dagster.ingest.chunks import Part, as_parts, line_blocks
@@ -56,6 +58,7 @@ class ParsedBatch:
 
 
 _DATABASE: duckdb.DuckDBPyConnection | None = None
+_OPENING = threading.Lock()
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -65,12 +68,13 @@ def _connect() -> duckdb.DuckDBPyConnection:
     tables and views are its own.
     """
     global _DATABASE
-    if _DATABASE is None:
-        # Memory freed after each chunk goes back to the system sooner (DuckDB's allocator keeps
-        # up to 128 MB a thread by default): measured 430 MB instead of 500 at the peak of a
-        # 13 MB chunk parsed line by line.
-        _DATABASE = duckdb.connect(":memory:", config={"allocator_flush_threshold": "4MB"})
-    con = _DATABASE.cursor()
+    with _OPENING:  # chunks may be parsed in a thread while others are parsed in another
+        if _DATABASE is None:
+            # Memory freed after each chunk goes back to the system sooner (DuckDB's allocator
+            # keeps up to 128 MB a thread by default): measured 430 MB instead of 500 at the
+            # peak of a 13 MB chunk parsed line by line.
+            _DATABASE = duckdb.connect(":memory:", config={"allocator_flush_threshold": "4MB"})
+        con = _DATABASE.cursor()
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -234,13 +238,22 @@ def _view_all_fast(con, parts: list[Part], spec: StreamSpec) -> None:
     """)
 
 
+def _reason_sql(spec: StreamSpec, window: bool) -> str:
+    """SQL of a record's quarantine reason (NULL when it is valid), the first that applies."""
+    reasons = [(c, r) for c, r in spec.reasons if window or "$window_" not in c]
+    return "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r in reasons) + " END"
+
+
+def _bound(params: dict, window: bool) -> dict:
+    return {k: v for k, v in params.items() if window or not k.startswith("window")}
+
+
 def _validate(con, tables: list[str], spec: StreamSpec, params: dict, window: bool) -> None:
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
-    reasons = [(c, r) for c, r in spec.reasons if window or "$window_" not in c]
-    case = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r in reasons) + " END"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE validated AS SELECT *, {case} AS reason FROM ({union})",
-        {k: v for k, v in params.items() if window or not k.startswith("window")},
+        "CREATE OR REPLACE TEMP TABLE validated AS "
+        f"SELECT *, {_reason_sql(spec, window)} AS reason FROM ({union})",
+        _bound(params, window),
     )
     if not spec.unique_ids:
         return
@@ -277,18 +290,54 @@ def _files_needing_line_numbers(con, spec: StreamSpec) -> set[int]:
     return {i for (i,) in con.execute(sql + ")").fetchall()}
 
 
+def _read_clean(
+    con, parts: list[Part], spec: StreamSpec, params: dict, output_columns: str, window: bool
+) -> pa.Table | None:
+    """The parts' rows in one pass (read, typed and validated together), if all are clean.
+
+    None when any line needs more than that: a malformed or mistyped line (the read fails), a
+    rejected record, or an id read twice (duplicates and corrected labels are ranked by file
+    and line). Then the parts are parsed again the long way, which gives the same rows for the
+    clean lines and quarantines the others with their line numbers.
+    """
+    _view_all_fast(con, parts, spec)
+    sql = (
+        f"SELECT {output_columns}, reason AS __reason FROM "
+        f"(SELECT *, {_reason_sql(spec, window)} AS reason FROM file_all)"
+    )
+    try:
+        table = con.sql(sql, params=_bound(params, window)).to_arrow_table()
+    except duckdb.Error:
+        return None
+    if table.column("__reason").null_count != table.num_rows:
+        return None
+    if pc.count_distinct(table.column("prediction_id")).as_py() != table.num_rows:
+        return None
+    return table.drop_columns(["__reason"])
+
+
 def _parse(
     files: Sequence[Path | Part],
     spec: StreamSpec,
     params: dict,
-    output_sql: str,
+    output_columns: str,
     window: bool,
 ) -> ParsedBatch:
     parts = {p.file_index: p for p in as_parts(files)}
+    output_sql = f"SELECT {output_columns} FROM validated WHERE reason IS NULL"
     con = _connect()
     try:
         if not parts:
             return _empty(con, spec, output_sql)
+        clean = _read_clean(con, list(parts.values()), spec, params, output_columns, window)
+        if clean is not None:
+            return ParsedBatch(
+                rows=clean,
+                quarantine=_empty_quarantine(con),
+                files=len({p.source_file for p in parts.values()}),
+                lines=clean.num_rows,
+                line_path_files=0,
+            )
         line_path: set[int] = set()
         one_read = True
         while True:
@@ -352,11 +401,15 @@ def _empty(con, spec: StreamSpec, output_sql: str) -> ParsedBatch:
         """
     )
     rows = con.sql(output_sql).to_arrow_table()
-    quarantine = con.sql(
+    quarantine = _empty_quarantine(con)
+    return ParsedBatch(rows=rows, quarantine=quarantine, files=0, lines=0, line_path_files=0)
+
+
+def _empty_quarantine(con) -> pa.Table:
+    return con.sql(
         "SELECT CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS line_no, "
         "CAST(NULL AS VARCHAR) AS raw_line, CAST(NULL AS VARCHAR) AS reason WHERE false"
     ).to_arrow_table()
-    return ParsedBatch(rows=rows, quarantine=quarantine, files=0, lines=0, line_path_files=0)
 
 
 def _window_params(hour: dt.datetime | None) -> dict:
@@ -428,24 +481,25 @@ def parse_prediction_files(
             "(prediction ->> '$') AS prediction_label, CAST(NULL AS DOUBLE) AS prediction_value"
         )
     features = ", ".join(f'"{f.column}"' for f in model.features)
-    output_sql = f"""
-        SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AS partition_hour,
+    output_columns = f"""
+        date_trunc('hour', ts AT TIME ZONE 'UTC') AS partition_hour,
                prediction_id, model_version, ts AT TIME ZONE 'UTC' AS ts, status, error_type,
                latency_ms, {outputs}, score, probabilities,
                host_cpu_pct, host_memory_mb, host_gpu_pct,
                {_schema_errors_sql(spec)} AS schema_errors,
                parse_filename(source_file) AS source_file_name, {features}
-        FROM validated WHERE reason IS NULL
     """
-    params = {
-        "model_name": model.name,
-        "repeated_ids": list(repeated_ids),
-        "earlier_ids": list(earlier_ids),
-    }
+    params = {"model_name": model.name}
+    # Repeats are rare: a condition on an empty id list is left out (it can never hold).
+    for name, ids in (("repeated_ids", repeated_ids), ("earlier_ids", earlier_ids)):
+        if ids:
+            params[name] = list(ids)
+        else:
+            spec = replace(spec, reasons=[(c, r) for c, r in spec.reasons if f"${name}" not in c])
     params |= _window_params(hour)
     if model.task.is_classification:
         params["classes"] = list(model.classes)
-    return _parse(files, spec, params, output_sql, window=hour is not None)
+    return _parse(files, spec, params, output_columns, window=hour is not None)
 
 
 # How far a label's own timestamp may lie beyond the end of the hour it arrived in (clocks of
@@ -481,16 +535,15 @@ def parse_label_files(
         label = "CAST(NULL AS VARCHAR) AS label_text, CAST(label AS DOUBLE) AS label_value"
     else:
         label = "(label ->> '$') AS label_text, CAST(NULL AS DOUBLE) AS label_value"
-    output_sql = f"""
-        SELECT prediction_id, {label}, ts AT TIME ZONE 'UTC' AS label_ts,
+    output_columns = f"""
+        prediction_id, {label}, ts AT TIME ZONE 'UTC' AS label_ts,
                parse_filename(source_file) AS source_file_name,
                CAST(file_index AS BIGINT) * 4294967296 + coalesce(line_no, first_line)
                    AS arrival_seq
-        FROM validated WHERE reason IS NULL
     """
     params = {"model_name": model.name}
     if hour is not None:
         params["window_end"] = _window_params(hour)["window_end"] + LABEL_CLOCK_SKEW
     if model.task.is_classification:
         params["classes"] = list(model.classes)
-    return _parse(files, spec, params, output_sql, window=hour is not None)
+    return _parse(files, spec, params, output_columns, window=hour is not None)

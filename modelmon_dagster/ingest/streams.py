@@ -86,7 +86,8 @@ def prediction_stream(model: ModelConfig) -> StreamSpec:
             "AND isfinite(try_cast(prediction AS DOUBLE))"
         )
     else:
-        prediction_ok = "(prediction ->> '$') IN (SELECT unnest($classes))"
+        # A membership test on the few classes, not a join (a fifth of a clean chunk's time).
+        prediction_ok = "list_contains($classes, prediction ->> '$')"
     select_columns = f"""
         s.prediction_id AS prediction_id,
         s.model_name AS model_name,
@@ -176,7 +177,7 @@ def label_stream(model: ModelConfig) -> StreamSpec:
             "AND isfinite(try_cast(label AS DOUBLE))"
         )
     else:
-        label_ok = "(label ->> '$') IN (SELECT unnest($classes))"
+        label_ok = "list_contains($classes, label ->> '$')"
     select_columns = """
         s.prediction_id AS prediction_id,
         s.model_name AS model_name,

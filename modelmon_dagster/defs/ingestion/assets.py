@@ -18,7 +18,7 @@ from modelmon_dagster.defs.resources import (
     LogStoreResource,
     WarehouseResource,
 )
-from modelmon_dagster.ingest.load import IngestResult, load_label_hour, load_prediction_hour
+from modelmon_dagster.ingest.load import IngestResult, load_label_hours, load_prediction_hours
 from modelmon_dagster.quality.hours import combined, judge_prediction_hours
 
 # Hours loaded and judged together in a ranged run (memory stays bounded by one chunk).
@@ -118,9 +118,8 @@ def build_ingestion_assets(
             loaded, blocked = [], {}
             for i in range(0, len(periods), HOURS_PER_CHUNK):
                 chunk = periods[i : i + HOURS_PER_CHUNK]
-                results = [
-                    load_prediction_hour(wh, model, log_store.logs_root, p.start) for p in chunk
-                ]
+                hours = [p.start for p in chunk]
+                results = load_prediction_hours(wh, model, log_store.logs_root, hours)
                 for period, judged in zip(
                     chunk,
                     judge_prediction_hours(wh, model, results, context.log.warning),
@@ -144,7 +143,8 @@ def build_ingestion_assets(
             yield dg.MaterializeResult(asset_key=predictions_key, metadata=metadata)
             recorder.flush()
         if labels_key in context.selected_asset_keys:
-            results = [load_label_hour(wh, model, log_store.logs_root, p.start) for p in periods]
+            hours = [p.start for p in periods]
+            results = load_label_hours(wh, model, log_store.logs_root, hours)
             warn_skipped(context, model, results)
             total = combined(results)
             metadata = ingest_metadata(total, len(periods))
