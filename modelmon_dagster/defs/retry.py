@@ -31,13 +31,12 @@ import duckdb
 import psycopg
 import psycopg2
 import sqlalchemy.exc as sa_exc
-from dagster._core.errors import DagsterError
 
 _POSTGRES_OPERATIONAL = (psycopg.OperationalError, psycopg2.OperationalError)
 _DUCKDB_TRANSIENT = (duckdb.ConnectionException, duckdb.TransactionException)
 _DUCKDB_LOCK = "Could not set lock on file"
 # Raised by Dagster itself (or by us to steer it): passed through untouched.
-_DAGSTER_CONTROL = (dg.Failure, dg.RetryRequested, DagsterError)
+_DAGSTER_CONTROL = (dg.Failure, dg.RetryRequested, dg.DagsterError)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
