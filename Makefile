@@ -31,9 +31,11 @@ dashboard: $(STAMP)
 	echo "Health dashboard: http://127.0.0.1:8050/index.html (Ctrl-C stops the server)"; \
 	exec $(BIN)/python -m http.server 8050 --bind 127.0.0.1 --directory "$$dir"
 
-## The whole suite, PostgreSQL tests included (the server is started if it is down).
+## The whole suite, PostgreSQL tests included (the server is started if it is down). Each test
+## module runs on one worker, so its module-scoped worlds are built once (loadgroup groups nothing
+## with pytest 9.2 + xdist 3.8: tests/test_test_distribution.py).
 test: $(STAMP) postgres
-	MODELMON_TEST_POSTGRES_URL=$(PG_URL) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	MODELMON_TEST_POSTGRES_URL=$(PG_URL) $(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not e2e"

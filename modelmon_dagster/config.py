@@ -231,7 +231,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class WarehouseRetry:
-    """How a step that writes the warehouse is retried when it fails (e.g. a dropped connection).
+    """How a step that writes the warehouse is retried after a connection failure (defs/retry.py).
 
     Dagster reruns the whole step after ``delay_seconds``, doubling the wait before each further
     retry; each write is one transaction, so a failed attempt leaves no partial rows and a

@@ -9,7 +9,8 @@ the change on are simulated again from the registry's serving plan), so the foll
 show recovery.
 
 Runs go to the persistent instance (``DAGSTER_HOME``, default ``dagster_home/``) so ``make ui``
-shows them; data to ``data/`` (DuckDB warehouse). Each run resets both.
+shows them; data to ``data/`` (DuckDB warehouse). Each run resets both. Ctrl-C stops the demo
+within seconds, the run in progress marked canceled.
 """
 
 import argparse
@@ -18,6 +19,7 @@ import datetime as dt
 import os
 import shutil
 import sys
+import threading
 import time
 import warnings
 
@@ -46,6 +48,12 @@ from modelmon_dagster.warehouse import Warehouse
 
 ROUTES = {"MODELMON_ALERTS_ONCALL_URL": "oncall", "MODELMON_ALERTS_DIGEST_URL": "digest"}
 LATE_LABELS = "late_label_refresh"
+IN_PROGRESS = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 
 
 def current_hour() -> dt.datetime:
@@ -121,6 +129,30 @@ def changed_since(before: ServingPlan | None, after: ServingPlan | None) -> dt.d
     return min((span.since for span in old ^ new), default=None)
 
 
+def _stop_on_ctrl_c(work: threading.Thread) -> None:
+    """Wait for ``work``; on Ctrl-C mark the runs in progress canceled and exit (status 130).
+
+    The demo runs in a thread of its own: Dagster captures SIGINT only in the main thread, and
+    there it turns Ctrl-C inside a step into a step failure, or into a retry of a warehouse
+    step, so the demo used to go on. The main thread takes the KeyboardInterrupt instead; the
+    demo's data and instance are reset by the next ``make demo``.
+    """
+    try:
+        while work.is_alive():
+            work.join(0.2)
+    except KeyboardInterrupt:
+        print("\nInterrupted (Ctrl-C): stopping make demo.", file=sys.stderr, flush=True)
+        try:
+            with dg.DagsterInstance.get() as instance:
+                for run in instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS)):
+                    instance.report_run_canceled(run, message="make demo interrupted (Ctrl-C)")
+                    print(f"  run {run.run_id} ({run.job_name}) marked canceled", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - say why, then stop all the same
+            print(f"  could not mark the run in progress canceled: {exc}", file=sys.stderr)
+        print("Stopped. `make demo` starts over from nothing.", file=sys.stderr, flush=True)
+        os._exit(130)  # the demo thread is mid-run: no clean-up of it is possible
+
+
 def main(argv: list[str] | None = None) -> None:
     """Simulate ``--days`` days up to now, then run the pipeline over them day by day."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -130,8 +162,23 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once, even in a pipe
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
+    failure: list[BaseException] = []
+
+    def work():
+        try:
+            _demo(args)
+        except BaseException as exc:  # raised again in the main thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name="demo", daemon=True)
+    thread.start()
+    _stop_on_ctrl_c(thread)
+    if failure:
+        raise failure[0]
+
+
+def _demo(args: argparse.Namespace) -> None:
     settings = Settings.from_env()
     config = load_config(settings.config_path)
     end = current_hour()

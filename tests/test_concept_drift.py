@@ -20,8 +20,6 @@ from modelmon_dagster.performance import baseline_metrics, compute_performance, 
 from modelmon_dagster.sim import demo_scenarios, simulate
 from modelmon_dagster.sql import SqlProject, run_model_window
 
-pytestmark = pytest.mark.xdist_group("concept_drift")  # one worker builds the worlds once
-
 START = dt.datetime(2026, 11, 16)
 
 

@@ -10,15 +10,13 @@ rollback as its own process. Bounded: the daemon is stopped after at most ``DEAD
 import datetime as dt
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
+from daemon import running_daemon
 from pipeline import Pipeline
 
 from modelmon_dagster.config import load_config
@@ -90,17 +88,10 @@ def test_the_daemon_ticks_the_sensor_and_the_rollback_runs(tmp_path, monkeypatch
         pipeline.backfill("hourly", day0, day0 + dt.timedelta(hours=23))
         assert _rollback_runs(instance) == []
 
-        # Output to a file: an unread pipe fills up and stalls the daemon and its runs.
-        output = (tmp_path / "daemon.log").open("w")
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
+        daemon_env = {**os.environ, **env}
+        with running_daemon(
+            "workspace.yaml", daemon_env, tmp_path / "daemon.log", PROJECT_ROOT
+        ) as daemon:
             run = None
             deadline = time.monotonic() + DEADLINE
             while time.monotonic() < deadline:
@@ -110,14 +101,6 @@ def test_the_daemon_ticks_the_sensor_and_the_rollback_runs(tmp_path, monkeypatch
                     break
                 assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
                 time.sleep(2)
-        finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait()
-            output.close()
 
         log = (tmp_path / "daemon.log").read_text()[-3000:]
         assert run is not None, f"no finished {ROLLBACK_JOB} run within {DEADLINE} s:\n{log}"

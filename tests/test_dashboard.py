@@ -40,8 +40,6 @@ from modelmon_dagster.warehouse import Warehouse
 DAY0 = dt.datetime(2026, 11, 16)
 DAY1 = DAY0 + dt.timedelta(days=1)
 MODEL = "demand_forecaster"
-# one worker builds the shared two-day fixture (make test runs -n 2 --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("dashboard")
 
 
 def result(asset, check, status, severity="ERROR", at=DAY0, grain="hourly", description=""):

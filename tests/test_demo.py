@@ -3,8 +3,10 @@
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import dagster as dg
 import pytest
@@ -13,8 +15,8 @@ from modelmon_dagster.defs.resources import PROJECT_ROOT
 from modelmon_dagster.warehouse import Warehouse
 
 
-@pytest.mark.e2e
-def test_demo_runs_the_pipeline_over_the_hours_up_to_now(tmp_path, monkeypatch):
+def demo_env(tmp_path) -> dict:
+    """The demo's environment: its own instance and data folder, DuckDB, no alert routes."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -25,6 +27,13 @@ def test_demo_runs_the_pipeline_over_the_hours_up_to_now(tmp_path, monkeypatch):
         "MODELMON_ALERTS_DIGEST_URL",
     ):
         env.pop(name, None)
+    return env
+
+
+@pytest.mark.e2e
+def test_demo_runs_the_pipeline_over_the_hours_up_to_now(tmp_path, monkeypatch):
+    env = demo_env(tmp_path)
+    home = tmp_path / "dagster_home"
     began = dt.datetime.now(dt.UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
     result = subprocess.run(
         [sys.executable, "-m", "modelmon_dagster.demo", "--days", "1"],
@@ -76,3 +85,53 @@ def test_demo_runs_the_pipeline_over_the_hours_up_to_now(tmp_path, monkeypatch):
     assert list((tmp_path / "data" / "dashboard").glob("*/fraud_detector.html"))
     assert (tmp_path / "data" / "dashboard" / "index.html").exists()
     assert "http://127.0.0.1:8050/index.html" in out
+
+
+@pytest.mark.e2e
+def test_ctrl_c_stops_the_demo_in_the_middle_of_a_run_within_seconds(tmp_path, monkeypatch):
+    env = demo_env(tmp_path)
+    out, err = (tmp_path / "demo.out").open("w"), (tmp_path / "demo.err").open("w")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "modelmon_dagster.demo", "--days", "2"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=out,
+        stderr=err,
+        # as a terminal's Ctrl-C finds it: SIGINT at its default (pytest-xdist may ignore it)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    try:
+        running = None
+        deadline = time.monotonic() + 400
+        while running is None and demo.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            if "[3/4]" not in (tmp_path / "demo.out").read_text():
+                continue  # the instance is wiped at the start; runs only from [2/4] on
+            with dg.DagsterInstance.get() as instance:
+                started = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+                running = started[0] if started else None
+        assert running is not None, (tmp_path / "demo.out").read_text()
+        began = time.monotonic()
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        took = time.monotonic() - began
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        out.close()
+        err.close()
+    stderr = (tmp_path / "demo.err").read_text()
+    assert took < 10, stderr[-3000:]
+    assert demo.returncode == 130, stderr[-3000:]
+    assert "Interrupted (Ctrl-C): stopping make demo." in stderr
+    assert "Traceback" not in stderr
+    with dg.DagsterInstance.get() as instance:
+        statuses = {r.run_id: r.status for r in instance.get_runs()}
+    assert statuses[running.run_id] == dg.DagsterRunStatus.CANCELED
+    assert f"run {running.run_id} ({running.job_name}) marked canceled" in stderr
+    assert dg.DagsterRunStatus.STARTED not in statuses.values()

@@ -22,8 +22,6 @@ from modelmon_dagster.warehouse import Warehouse
 DAY = dt.datetime(2026, 11, 16)
 MODEL = "fraud_detector"
 MONTH = "2026-11"
-# one worker builds the shared fixture (make test runs -n 2 --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("readable")
 
 
 # --- values for people -------------------------------------------------------------------------

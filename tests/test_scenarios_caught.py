@@ -42,8 +42,6 @@ from modelmon_dagster.sql import SqlProject, run_model_window
 from modelmon_dagster.volume import volume_outcome
 from modelmon_dagster.warehouse import Replacement
 
-pytestmark = pytest.mark.xdist_group("scenarios")  # one worker builds the worlds once
-
 START = dt.datetime(2026, 11, 16)
 DAYS = 5
 

@@ -24,6 +24,7 @@ from modelmon_dagster.defs.aggregates.describe import DESCRIBERS
 from modelmon_dagster.defs.checks import CheckRecorder
 from modelmon_dagster.defs.partitions import Period, run_periods
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, ClockResource, WarehouseResource
+from modelmon_dagster.defs.retry import retry_only_connection_failures
 from modelmon_dagster.ingest.tables import raw_labels_table, raw_predictions_table
 from modelmon_dagster.sql import SqlModel, SqlProject, run_model_window
 from modelmon_dagster.warehouse import Warehouse
@@ -214,6 +215,7 @@ def build_grain_step(
         retry_policy=retry_policy,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
+    @retry_only_connection_failures
     def aggregates(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, clock: ClockResource
     ):

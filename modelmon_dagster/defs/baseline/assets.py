@@ -14,6 +14,7 @@ from modelmon_dagster.baseline import (
 from modelmon_dagster.config import Baseline as BaselineSpec
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.defs.resources import WAREHOUSE_POOL, LogStoreResource, WarehouseResource
+from modelmon_dagster.defs.retry import retry_only_connection_failures
 from modelmon_dagster.ingest.parser import parse_label_files, parse_prediction_files
 
 
@@ -63,6 +64,7 @@ def build_baseline_asset(
             "reference data."
         ),
     )
+    @retry_only_connection_failures
     def baseline(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, log_store: LogStoreResource
     ) -> dg.MaterializeResult:

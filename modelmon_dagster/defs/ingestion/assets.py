@@ -18,6 +18,7 @@ from modelmon_dagster.defs.resources import (
     LogStoreResource,
     WarehouseResource,
 )
+from modelmon_dagster.defs.retry import retry_only_connection_failures
 from modelmon_dagster.ingest.load import IngestResult, load_label_hours, load_prediction_hours
 from modelmon_dagster.quality.hours import combined, judge_prediction_hours
 
@@ -105,6 +106,7 @@ def build_ingestion_assets(
         retry_policy=retry_policy,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
+    @retry_only_connection_failures
     def ingest(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
