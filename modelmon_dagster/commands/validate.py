@@ -117,7 +117,8 @@ def validate_reference(report: Report, model: ModelConfig, data_dir: Path) -> No
         labels = parse_label_files([labels_path], model)
         describe_batch(report, f"reference labels ({labels_path.name})", labels)
         ids = set(batch.rows.column("prediction_id").to_pylist())
-        matched = sum(1 for i in labels.rows.column("prediction_id").to_pylist() if i in ids)
+        # distinct ids: a corrected label is a second line for the same prediction
+        matched = len(ids & set(labels.rows.column("prediction_id").to_pylist()))
         share = matched / len(ids) if ids else 0.0
         report.info(f"    {matched} reference predictions labelled ({share:.0%})")
         if matched == 0:
