@@ -1,5 +1,8 @@
 """``modelmon validate`` on a reference whose labels were corrected (latest label wins).
 
+A required feature that is sometimes null counts as missing (the schema check blocks an hour
+above 5 %): validate says so and how to declare it nullable.
+
 A prediction labelled twice is one labelled prediction: the share printed is of distinct
 prediction ids, never above 100 % (it printed 106 % for a walkthrough's multiclass reference
 with 6 % corrected labels). A small multiclass model of its own, through the real CLI.
@@ -33,7 +36,7 @@ def test_corrected_reference_labels_count_each_prediction_once(tmp_path, capsys)
                 "model_version": "r1",
                 "timestamp": f"{ts:%Y-%m-%dT%H:%M:%S}Z",
                 "status": "ok",
-                "features": {"msg_length": 100.0 + i},
+                "features": {"msg_length": None if i % 12 == 5 else 100.0 + i},
                 "prediction": "tech",
                 "score": 0.5,
                 "probabilities": probs,
@@ -62,3 +65,8 @@ def test_corrected_reference_labels_count_each_prediction_once(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "52 line(s), 52 accepted" in out  # 40 labels and 12 corrections
     assert "40 reference predictions labelled (83%)" in out
+    # a null required feature is missing: say so, and how to declare a nullable one
+    assert (
+        "feature msg_length missing or null (required) in 4 record(s) (8.3%): stored NULL and "
+        "counted by the schema checks; if it may be null, declare it `required: false`"
+    ) in out

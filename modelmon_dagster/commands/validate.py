@@ -66,10 +66,17 @@ def describe_batch(report: Report, what: str, batch: ParsedBatch, examples: int 
             if value
             for problem in value.split(",")
         )
+        rows = batch.rows.num_rows
         for problem, n in problems.most_common():
             name, kind = problem.split(":")
-            what_ = "missing (required)" if kind == "missing" else "of the wrong type"
-            report.info(f"    feature {name} {what_} in {n} record(s): stored NULL")
+            if kind == "missing":
+                report.info(
+                    f"    feature {name} missing or null (required) in {n} record(s) "
+                    f"({n / rows:.1%}): stored NULL and counted by the schema checks; if it may "
+                    "be null, declare it `required: false`"
+                )
+            else:
+                report.info(f"    feature {name} of the wrong type in {n} record(s): stored NULL")
 
 
 def sample_hours(logs_root: Path, stream: str, model: ModelConfig, n: int) -> list[Path]:
