@@ -152,6 +152,29 @@ def validate_logs(report: Report, model: ModelConfig, logs_root: Path, hours: in
         describe_batch(
             report, f"{stream} ({len(folders)} hour(s): {span}{folders[-1].name}h)", batch
         )
+        if stream == PREDICTIONS:
+            warn_schema_breaks(report, model, batch)
+
+
+def warn_schema_breaks(report: Report, model: ModelConfig, batch: ParsedBatch) -> None:
+    """Shares of the sampled prediction lines that would fail the ``schema`` check at ERROR."""
+    t = model.thresholds
+    if batch.lines and batch.quarantine.num_rows / batch.lines > t.quarantine_rate_error:
+        report.warn(
+            f"{batch.quarantine.num_rows / batch.lines:.1%} of these lines would be quarantined: "
+            f"the schema check fails an hour above {t.quarantine_rate_error:.1%} "
+            "(quarantine_rate_error) and blocks its statistics"
+        )
+    rows = batch.rows.num_rows
+    if not rows or "schema_errors" not in batch.rows.column_names:
+        return
+    flagged = sum(1 for v in batch.rows.column("schema_errors").to_pylist() if v)
+    if flagged / rows > t.schema_error_rate_error:
+        report.warn(
+            f"{flagged / rows:.1%} of these records have a missing, null or mistyped required "
+            f"feature: the schema check fails an hour above {t.schema_error_rate_error:.1%} "
+            "(schema_error_rate_error) and blocks those features' statistics"
+        )
 
 
 def _combine(batches: list[ParsedBatch]) -> ParsedBatch:
