@@ -34,6 +34,7 @@ CHECK_RESULTS = TableSchema(
         ("evaluated_at", "TIMESTAMP"),
     ),
 )
+PERIOD_LENGTH = {"hourly": dt.timedelta(hours=1), "daily": dt.timedelta(days=1)}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class CheckEvaluation:
     def check_name(self) -> str:
         """The check's name (e.g. ``feature_drift``)."""
         return self.outcome.name
+
+    @property
+    def period_end(self) -> dt.datetime:
+        """The end of the partition judged (its start plus an hour or a day)."""
+        return self.period_start + PERIOD_LENGTH[self.grain]
 
     def row(self) -> dict:
         """The table row of this evaluation."""

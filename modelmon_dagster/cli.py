@@ -85,12 +85,16 @@ def cmd_validate(args) -> int:
     if not (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").exists():
         home = os.environ["DAGSTER_HOME"]
         print(f"  WARNING no dagster.yaml in DAGSTER_HOME={home}: run `modelmon init`")
-    errors = 0
+    errors = warned = 0
     for model in _models(config, args.model):
         report = validate_model(model, settings.data_dir, settings.logs_root, args.sample_hours)
         print("\n".join(report.lines))
         errors += report.errors
-    print(f"{errors} error(s)" if errors else "ready to backfill")
+        warned += report.warnings
+    if errors:
+        print(f"{errors} error(s)")
+    else:
+        print("ready to backfill" + (f" ({warned} warning(s) above)" if warned else ""))
     return 1 if errors else 0
 
 

@@ -509,6 +509,8 @@ def segment_outcome(frame: pd.DataFrame, model: ModelConfig, baseline: dict) -> 
         severity, details = compare_metric(key, _day_values(frame, "realised", scope), ref, t)
         if severity:
             own_reference.append((severity, f"{scope[0]}={scope[1]}", details))
+    # worst first, then by name: the same text whatever order the warehouse returned the rows in
+    own_reference.sort(key=lambda x: (-x[2]["drop"], x[1]))
     candidates = (
         [(s.segment_column, s.segment_value) for s in tested.itertuples(index=False)]
         if model.task.is_classification

@@ -161,3 +161,21 @@ def test_multiclass_end_to_end(warehouse, tmp_path, triage):
     assert outcome.passed is False and outcome.severity == "ERROR"
     assert outcome.metadata["accuracy"]["value"] == pytest.approx(accuracy, abs=1e-4)
     assert n == len(rows)
+
+
+def test_multiclass_review_puts_confident_mistakes_first(warehouse, tmp_path, triage):
+    # before: every wrong prediction counted alike, so "the most wrong" were any 25 of them
+    ok, latest = labelled_world(warehouse, tmp_path, triage, list(triage.classes))
+    wrong = sorted(
+        (
+            r
+            for r in ok
+            if r["prediction_id"] in latest and r["prediction"] != latest[r["prediction_id"]]
+        ),
+        key=lambda r: -r["score"],
+    )
+    sample = review_sample(warehouse, triage, DAY, DAY + dt.timedelta(days=1))
+    most_wrong = sample[sample["reason"] == "most_wrong"]
+    assert len(most_wrong) == 25 and len(wrong) > 25
+    assert list(most_wrong["score"]) == pytest.approx([r["score"] for r in wrong[:25]], abs=1e-12)
+    assert (most_wrong["prediction_label"] != most_wrong["label_text"]).all()

@@ -74,15 +74,16 @@ def drifted_demand(tmp_path_factory, demo_config):
     return _world(tmp_path_factory, demo_config, "demand_forecaster", [drift])
 
 
-def _setup(world, tmp_path, trainer, **training):
+def _setup(world, tmp_path, trainer, seed=True, **training):
     """A copy of the world's warehouse, a registry whose champion is the built-in v1."""
     path, model = world
     shutil.copy(path, tmp_path / "warehouse.duckdb")
     wh = Warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
     registry = EmbeddedRegistry(wh)
-    seed = Trigger(actor="test", reason="initial champion")
-    registry.register(model.name, builtin_uri("v1"), seed, START, version="v1")
-    registry.promote(model.name, "v1", seed, START)
+    if seed:
+        initial = Trigger(actor="test", reason="initial champion")
+        registry.register(model.name, builtin_uri("v1"), initial, START, version="v1")
+        registry.promote(model.name, "v1", initial, START)
     settings = TrainingSettings(
         trainer=f"modelmon_dagster.training.trainers:{trainer}", window_hours=24, **training
     )
@@ -162,6 +163,25 @@ def test_retrain_rejects_a_worse_challenger_and_keeps_it(clean_fraud, tmp_path):
     assert rejected.kind is EventKind.REJECTED and rejected.trigger.rule == "decay_retrain"
     assert read_serving_plan(tmp_path / "data", model.name) is None  # nothing republished
     assert v2.baseline_id is None
+    wh.dispose()
+
+
+def test_without_a_registered_champion_the_configs_version_is_the_one_to_beat(
+    clean_fraud, tmp_path
+):
+    # A model monitored from its own config has never been registered: its config's version
+    # (here v1) serves. Before: "no champion to compare with", and the worse challenger was
+    # promoted and published as the version to serve.
+    wh, registry, model = _setup(clean_fraud, tmp_path, "default_classifier", seed=False)
+    weak = dataclasses.replace(model, features=model.features[:1], segments=())
+    outcome = retrain(wh, registry, weak, TRIGGER, NOW, data_dir=tmp_path / "data")
+
+    assert outcome.status == "rejected", outcome.reason
+    assert outcome.test.improvement < 0 and outcome.compared_rows >= 200
+    assert "not significantly better" in outcome.reason
+    assert outcome.metrics["champion"] == "v1" and outcome.champion_before is None
+    assert registry.champion(model.name) is None
+    assert read_serving_plan(tmp_path / "data", model.name) is None
     wh.dispose()
 
 

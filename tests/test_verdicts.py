@@ -271,3 +271,24 @@ def test_a_version_without_baseline_is_judged_against_the_default_and_says_so(
     assert meta["baseline_version"] == "v1"
     assert "v9" in meta["baseline_fallback"]
     assert "reference: the v1 baseline" in perf["description"]
+
+
+def test_segments_worse_than_their_reference_are_named_worst_first_in_any_row_order(demand):
+    # before: in the order the rows came from the warehouse (DuckDB and PostgreSQL, and
+    # different days, named the same three segments in different orders)
+    segments = {"north": (9.0, 11.0, 2000), "south": (12.0, 15.0, 2000), "east": (10.0, 12.0, 2000)}
+    baseline = {
+        ALL: {"mae": 7.2},
+        ("store_region", "north"): {"mae": 7.0, "mae_se": 0.2, "n_labelled": 2000},
+        ("store_region", "south"): {"mae": 7.4, "mae_se": 0.2, "n_labelled": 2000},
+        ("store_region", "east"): {"mae": 7.1, "mae_se": 0.2, "n_labelled": 2000},
+    }
+    frame = regression_frame(segments)
+    texts = {
+        segment_outcome(rows, demand, baseline).description
+        for rows in (frame, frame.iloc[::-1].reset_index(drop=True))
+    }
+    assert texts == {
+        "3 segment(s) worse than their own reference: store_region=south, store_region=east, "
+        "store_region=north"
+    }

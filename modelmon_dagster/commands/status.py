@@ -38,13 +38,19 @@ def open_failures(warehouse: Warehouse, model: ModelConfig, since: dt.datetime) 
 
 
 def label_coverage(warehouse: Warehouse, model: ModelConfig, since: dt.datetime) -> pd.DataFrame:
-    """Per prediction day from ``since``: predictions, labelled, coverage (latest measurement)."""
-    if not warehouse.table_exists("daily_performance"):
+    """Per prediction day from ``since``: predictions, labelled, coverage (latest measurement).
+
+    From the join's counts, so a day whose labels have not started to arrive shows 0 %
+    (``daily_performance`` has no realised row for it).
+    """
+    if not warehouse.table_exists("daily_performance_counts"):
         return pd.DataFrame(columns=["day_start", "n_predictions", "n_labelled", "coverage"])
     return warehouse.query_df(
-        "SELECT DISTINCT day_start, n_predictions, n_labelled, coverage FROM daily_performance "
-        "WHERE model_name = :m AND segment_column = :all AND kind = 'realised' "
-        "AND day_start >= :s ORDER BY day_start",
+        "SELECT day_start, n_predictions, n_labelled, "
+        "CASE WHEN n_predictions > 0 THEN CAST(n_labelled AS DOUBLE PRECISION) / n_predictions "
+        "END AS coverage "
+        "FROM daily_performance_counts WHERE model_name = :m AND segment_column = :all "
+        "AND segment_value = :all AND day_start >= :s ORDER BY day_start",
         {"m": model.name, "all": ALL, "s": since},
     )
 

@@ -66,10 +66,17 @@ def describe_batch(report: Report, what: str, batch: ParsedBatch, examples: int 
             if value
             for problem in value.split(",")
         )
+        rows = batch.rows.num_rows
         for problem, n in problems.most_common():
             name, kind = problem.split(":")
-            what_ = "missing (required)" if kind == "missing" else "of the wrong type"
-            report.info(f"    feature {name} {what_} in {n} record(s): stored NULL")
+            if kind == "missing":
+                report.info(
+                    f"    feature {name} missing or null (required) in {n} record(s) "
+                    f"({n / rows:.1%}): stored NULL and counted by the schema checks; if it may "
+                    "be null, declare it `required: false`"
+                )
+            else:
+                report.info(f"    feature {name} of the wrong type in {n} record(s): stored NULL")
 
 
 def sample_hours(logs_root: Path, stream: str, model: ModelConfig, n: int) -> list[Path]:
@@ -117,7 +124,8 @@ def validate_reference(report: Report, model: ModelConfig, data_dir: Path) -> No
         labels = parse_label_files([labels_path], model)
         describe_batch(report, f"reference labels ({labels_path.name})", labels)
         ids = set(batch.rows.column("prediction_id").to_pylist())
-        matched = sum(1 for i in labels.rows.column("prediction_id").to_pylist() if i in ids)
+        # distinct ids: a corrected label is a second line for the same prediction
+        matched = len(ids & set(labels.rows.column("prediction_id").to_pylist()))
         share = matched / len(ids) if ids else 0.0
         report.info(f"    {matched} reference predictions labelled ({share:.0%})")
         if matched == 0:
@@ -143,6 +151,29 @@ def validate_logs(report: Report, model: ModelConfig, logs_root: Path, hours: in
         span = f"{folders[0].parent.name} {folders[0].name}h..{folders[-1].parent.name} "
         describe_batch(
             report, f"{stream} ({len(folders)} hour(s): {span}{folders[-1].name}h)", batch
+        )
+        if stream == PREDICTIONS:
+            warn_schema_breaks(report, model, batch)
+
+
+def warn_schema_breaks(report: Report, model: ModelConfig, batch: ParsedBatch) -> None:
+    """Shares of the sampled prediction lines that would fail the ``schema`` check at ERROR."""
+    t = model.thresholds
+    if batch.lines and batch.quarantine.num_rows / batch.lines > t.quarantine_rate_error:
+        report.warn(
+            f"{batch.quarantine.num_rows / batch.lines:.1%} of these lines would be quarantined: "
+            f"the schema check fails an hour above {t.quarantine_rate_error:.1%} "
+            "(quarantine_rate_error) and blocks its statistics"
+        )
+    rows = batch.rows.num_rows
+    if not rows or "schema_errors" not in batch.rows.column_names:
+        return
+    flagged = sum(1 for v in batch.rows.column("schema_errors").to_pylist() if v)
+    if flagged / rows > t.schema_error_rate_error:
+        report.warn(
+            f"{flagged / rows:.1%} of these records have a missing, null or mistyped required "
+            f"feature: the schema check fails an hour above {t.schema_error_rate_error:.1%} "
+            "(schema_error_rate_error) and blocks those features' statistics"
         )
 
 

@@ -95,13 +95,14 @@ def load_dashboard_data(
         "AND day_start >= :s AND day_start < :e ORDER BY day_start",
         window,
     )
-    # Alerts open as of the dashboard's day: opened by then and not resolved (now) or resolved
-    # only after it.
+    # Alerts still open whose first firing period began by the end of the day. Not by when
+    # they were opened: a day's daily checks (and a backfill) judge it after it has ended.
     open_alerts = _query(
         warehouse,
         "alerts",
         "SELECT name, dimension, max_severity, opened_at, last_period, firing_count, summary, "
-        "last_run_id FROM alerts WHERE model_name = :m AND status = 'open' AND opened_at < :e "
+        "last_run_id FROM alerts WHERE model_name = :m AND status = 'open' "
+        "AND first_period_start < :e "
         "ORDER BY max_severity, opened_at",
         window,
     )

@@ -170,9 +170,10 @@ def retrain(
         "training_rows": len(split.train),
         "holdout_rows": len(split.holdout),
     }
-    compared = split.holdout
-    if champion is not None:
-        compared = split.holdout[split.holdout["model_version"] == champion.version]
+    # Before the registry's first activation the config's version serves (a model monitored
+    # from its config alone never registered one): the challenger must beat what it logged.
+    serving = champion.version if champion else model.baseline.model_version
+    compared = split.holdout[split.holdout["model_version"] == serving]
     problem = _enough(model, split.train, settings)
     if problem is None and len(compared) < settings.min_holdout_rows:
         problem = (
@@ -214,13 +215,13 @@ def retrain(
 
     holdout_predictions = served.predict(split.holdout)
     metric = model.remediation.metric_for(model.task.value)
-    decision = _gate(model, metric, compared, served, evaluation, champion is None)
+    decision = _gate(model, metric, compared, served, evaluation)
     evaluation_metrics = {
         "holdout": _metrics(model, split.holdout, holdout_predictions),
         "gate": {"metric": metric, "alpha": evaluation.alpha, "margin": evaluation.margin}
         | ({"test": decision.test.as_dict()} if decision.test else {}),
         "compared_rows": len(compared),
-        "champion": before,
+        "champion": serving,  # the version compared with (the config's before any activation)
     }
     metrics = {"training": training_metrics, **evaluation_metrics}
     base |= {"version": version, "compared_rows": len(compared), "test": decision.test}
@@ -232,7 +233,7 @@ def retrain(
     baseline_id = write_version_baseline(
         warehouse, model, version, _as_served(model, split.holdout, holdout_predictions)
     )
-    reason = f"promoted {version} over {before}: {decision.reason}"
+    reason = f"promoted {version} over {serving}: {decision.reason}"
     registry.annotate(
         model.name,
         version,
@@ -247,11 +248,7 @@ def retrain(
     return RetrainOutcome(status=PROMOTED, reason=reason, metrics=metrics, **base)
 
 
-def _gate(model, metric, compared, served, evaluation, no_champion: bool) -> GateDecision:
-    if no_champion:
-        return GateDecision(
-            True, "no champion to compare with", None, evaluation.alpha, evaluation.margin
-        )
+def _gate(model, metric, compared, served, evaluation) -> GateDecision:
     try:
         test = paired_test(model, metric, compared, served.predict(compared))
     except ValueError as exc:  # e.g. a holdout without both classes: no evidence either way

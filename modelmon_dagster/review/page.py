@@ -27,7 +27,8 @@ _ENV = jinja2.Environment(
 _ERROR_MEASURE = {
     Task.BINARY_CLASSIFICATION: "by how far the score is from the true label, confident and "
     "wrong first",
-    Task.MULTICLASS_CLASSIFICATION: "wrong predictions first",
+    Task.MULTICLASS_CLASSIFICATION: "wrong predictions first, the most confident (highest "
+    "score) first",
     Task.REGRESSION: "by the absolute error |prediction − true value|",
 }
 _STRATA = {

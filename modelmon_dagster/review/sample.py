@@ -75,7 +75,11 @@ def review_sample(
             + ", "
             + correct.map({True: "right", False: "wrong"})
         )
-    rows = rows.sort_values(["error", "draw"], ascending=[False, True])
+    # a multiclass mistake made with more confidence (the predicted class's probability, logged
+    # as the score) is the more wrong one, as a confident binary one is
+    rows["confidence"] = rows["score"] if model.task is Task.MULTICLASS_CLASSIFICATION else 0.0
+    rows = rows.sort_values(["error", "confidence", "draw"], ascending=[False, False, True])
+    rows = rows.drop(columns=["confidence"])
     most_wrong = rows.head(MOST_WRONG).assign(reason="most_wrong")
     rest = rows.drop(most_wrong.index).sort_values("draw")
     stratified = rest.groupby("stratum", sort=True).head(PER_STRATUM)

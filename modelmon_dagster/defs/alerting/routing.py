@@ -14,7 +14,11 @@ from modelmon_dagster.warehouse import Warehouse
 
 
 def signals_of(model: ModelConfig, evaluations: list[CheckEvaluation], now: dt.datetime) -> list:
-    """Signals of the evaluations recent enough to route (``alerting.horizon_hours``)."""
+    """Signals of the evaluations recent enough to route (``alerting.horizon_hours``).
+
+    Counted from the partition's end, as the remediation horizon is: a day's performance
+    verdict matures as labels arrive after the day, so its start is always long past.
+    """
     oldest = now - model.alerting.horizon
     return [
         check_signal(
@@ -32,7 +36,7 @@ def signals_of(model: ModelConfig, evaluations: list[CheckEvaluation], now: dt.d
             run_id=e.run_id,
         )
         for e in evaluations
-        if e.period_start >= oldest
+        if e.period_end >= oldest
     ]
 
 
@@ -51,7 +55,7 @@ def route_alerts(
     skipped = len(evaluations) - len(signals)
     if skipped:
         log.info(
-            f"{model.name}: {skipped} check result(s) older than "
-            f"{model.alerting.horizon_hours:g} h recorded, not routed (alerting.horizon_hours)"
+            f"{model.name}: {skipped} check result(s) of partitions that ended more than "
+            f"{model.alerting.horizon_hours:g} h ago recorded, not routed (alerting.horizon_hours)"
         )
     return processed.as_metadata() | delivered.as_metadata()
