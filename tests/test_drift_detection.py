@@ -489,3 +489,13 @@ def test_hourly_false_alarm_budget_holds_on_clean_data():
         budget = hours * fdr_alpha / 24
         assert counts["hourly"] <= 2 * budget, (draw.__name__, counts, budget)
         assert counts["daily"] >= 5 * max(counts["hourly"], 1), (draw.__name__, counts)
+
+
+def test_drift_on_two_processes_equals_drift_on_one(ran):
+    # A long backfill range shares its periods with a spawned process: the same rows, in the
+    # same order, value for value (each period is its own Benjamini-Hochberg family).
+    end = DAY + dt.timedelta(days=1)
+    for grain in ("hourly", "daily"):
+        parallel = compute_drift(ran["wh"], ran["model"], grain, DAY, end, workers=2)
+        pd.testing.assert_frame_equal(parallel, ran[grain], check_exact=True)
+    assert ran["hourly"]["hour_start"].nunique() == len(HOURS) > 1
