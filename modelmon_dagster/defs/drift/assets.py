@@ -27,7 +27,7 @@ from modelmon_dagster.drift import (
 from modelmon_dagster.volume import volume_outcomes
 
 # A range of at least this many partitions computes its drift on two cores (a spawned process
-# takes half the periods; starting it costs about 2 s of CPU, an hour's drift ~0.05 s).
+# takes half the periods; starting it costs 2-3 s of CPU in imports, README "Benchmark").
 PARALLEL_MIN_PERIODS = 96
 
 
