@@ -26,7 +26,6 @@ missing).
 
 import argparse
 import datetime as dt
-import json
 import math
 import os
 import platform
@@ -38,25 +37,15 @@ import time
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 import yaml
 from bench_ingest_aggregate import bench_features, features_sql
+from warehouse_snapshot import VOLATILE, compare
 
 DAY = dt.datetime(2026, 11, 16)
 LABEL_DELAY_HOURS = 3
 REFERENCE_ROWS = 50_000
-# Columns that say when or by which run a row was written: different on every run by design.
-VOLATILE = (
-    "run_id",
-    "computed_at",
-    "created_at",
-    "evaluated_at",
-    "ingested_at",
-    "materialized_at",
-    "updated_at",
-)
 PG_SCHEMA = "modelmon_scale"
 
 
@@ -263,53 +252,6 @@ def canonical(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(by=list(frame.columns), key=_sort_key, ignore_index=True)
 
 
-def _same(a, b) -> bool:
-    """Equal values: both NULL, numbers to a relative 1e-9, JSON documents value by value."""
-    if _null(a) or _null(b):
-        return _null(a) and _null(b)
-    if isinstance(a, str) and isinstance(b, str) and a[:1] in "{[" and b[:1] in "{[":
-        try:
-            a, b = json.loads(a), json.loads(b)
-        except ValueError:
-            return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    numbers = (int, float, np.integer, np.floating)
-    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    if isinstance(a, dt.datetime | dt.date) and isinstance(b, dt.datetime | dt.date):
-        return pd.Timestamp(a).tz_localize(None) == pd.Timestamp(b).tz_localize(None)
-    return str(a) == str(b)
-
-
-def _differing(a: pd.Series, b: pd.Series) -> int:
-    """Values of two columns that differ (see ``_same``)."""
-    return sum(not _same(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True))
-
-
-def compare(left: dict, right: dict) -> list[str]:
-    """Differences between the two engines' tables (empty when they agree number for number)."""
-    problems = []
-    for name in sorted(set(left) | set(right)):
-        if name not in left or name not in right:
-            problems.append(f"{name}: only on {'duckdb' if name in left else 'postgres'}")
-            continue
-        a, b = left[name], right[name]
-        if list(a.columns) != list(b.columns):
-            problems.append(f"{name}: columns differ {set(a.columns) ^ set(b.columns)}")
-            continue
-        if len(a) != len(b):
-            problems.append(f"{name}: {len(a)} rows vs {len(b)}")
-            continue
-        for col in a.columns:
-            bad = _differing(a[col].reset_index(drop=True), b[col].reset_index(drop=True))
-            if bad:
-                problems.append(f"{name}.{col}: {bad} of {len(a)} values differ")
-    return problems
-
-
 def warehouse_mb(engine: str, root: Path, url: str) -> float:
     if engine == "duckdb":
         return (root / "data" / "scale.duckdb").stat().st_size / 1e6
@@ -371,7 +313,9 @@ def main() -> None:
             results[engine] = tables(url)
         if len(results) == 2:
             left, right = results.values()
-            problems = compare(left, right)
+            problems = compare(
+                left, right, rel_tol=1e-9, abs_tol=1e-12, names=("duckdb", "postgres")
+            )
             rows = sum(len(f) for f in left.values())
             print(
                 f"\n{len(left)} tables, {rows:,} rows compared (volatile columns left out: "

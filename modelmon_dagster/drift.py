@@ -23,6 +23,8 @@ the same false-alarm budget as the daily one.
 
 import datetime as dt
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -325,17 +327,15 @@ def _null_part(cb: ColumnBins, ref_rows, cur_stats: pd.DataFrame, t: Thresholds)
 def _period_drift(
     model: ModelConfig,
     baseline: Baseline,
-    reference: pd.DataFrame,
-    ref_nulls: pd.DataFrame,
+    references: dict,
+    null_references: dict,
     current: pd.DataFrame,
     stats: pd.DataFrame,
-    hour_of_day: int | None,
     alpha: float,
 ) -> list[dict]:
+    """Drift rows of one period; ``references`` and ``null_references`` from ``_reference_for``."""
     t = model.thresholds
     rows, results, result_rows = [], [], []
-    references = _reference_for(reference, hour_of_day, "reference_count")
-    null_references = _reference_for(ref_nulls, hour_of_day, "n_rows")
     by_column = dict(tuple(current.groupby("column_name")))
     stats_by_column = dict(tuple(stats.groupby("column_name"))) if len(stats) else {}
     for cb in baseline.columns:
@@ -372,7 +372,8 @@ def _period_drift(
                 }
             )
             continue
-        result = _drift_of(cb, ref, cur, stats, ref_sums, cur_sums)
+        column_stats = stats_by_column.get(name, stats.iloc[0:0])  # its rows of ``stats``
+        result = _drift_of(cb, ref, cur, column_stats, ref_sums, cur_sums)
         floor, source = column_floor(
             cb.floor, t.drift_effect_warn, t.adaptive_floor_sigmas, result.n_cur, result.n_ref
         )
@@ -400,14 +401,61 @@ def _period_drift(
     return rows + result_rows
 
 
+def _drift_tasks(model: ModelConfig, baselines: dict, references: dict, tasks, alpha) -> list:
+    """``_period_drift`` of each task (see ``compute_drift``), in order."""
+    return [
+        _period_drift(model, baselines[b], *references[ref], current, stats, alpha)
+        for _, b, ref, current, stats in tasks
+    ]
+
+
+def periods_drift(
+    model: ModelConfig, baselines: dict, references: dict, tasks: list, alpha: float, workers: int
+) -> list:
+    """The drift rows of each task; with ``workers`` > 1, shared with other processes.
+
+    Periods are independent (each its own Benjamini-Hochberg family), so they are split in
+    ``workers`` consecutive shares: this process computes the first while fresh (spawned)
+    processes compute the others from the same inputs, giving the same rows.
+    """
+    if workers <= 1 or len(tasks) < 2:
+        return _drift_tasks(model, baselines, references, tasks, alpha)
+    size = -(-len(tasks) // workers)
+    shares = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(shares) - 1, mp_context=context) as pool:
+        futures = []
+        for share in shares[1:]:
+            used = {t[2] for t in share}
+            futures.append(
+                pool.submit(
+                    _drift_tasks,
+                    model,
+                    {b: baselines[b] for b, _ in used},
+                    {key: references[key] for key in used},
+                    share,
+                    alpha,
+                )
+            )
+        out = _drift_tasks(model, baselines, references, shares[0], alpha)
+        for future in futures:
+            out += future.result()
+    return out
+
+
 def compute_drift(
-    warehouse: Warehouse, model: ModelConfig, grain: str, start: dt.datetime, end: dt.datetime
+    warehouse: Warehouse,
+    model: ModelConfig,
+    grain: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Drift rows of every column for each period of ``grain`` in ``[start, end)``.
 
     A period with feature statistics but no histogram rows (every value null) still gets its
     rows: the distribution is ``NO_DATA`` and the null rate is judged. Missing tables are no
-    data, not an error.
+    data, not an error. ``workers`` processes share the periods (``periods_drift``).
     """
     schema = drift_table(grain)
     hist = _histograms(warehouse, model, grain, start, end)
@@ -416,27 +464,30 @@ def compute_drift(
     keys = keys.dropna().drop_duplicates().sort_values(["period", "baseline_id"])
     hist_by_key = dict(tuple(hist.groupby(["period", "baseline_id"]))) if len(hist) else {}
     stats_by_key = dict(tuple(stats.groupby(["period", "baseline_id"]))) if len(stats) else {}
-    references: dict = {}  # (baseline, hour of day) -> rows: a range of days repeats them
-    out = []
+    # (baseline, hour of day) -> reference rows per column: a range of days repeats them
+    references: dict = {}
+    baselines: dict = {}
+    tasks = []  # (period, baseline, reference key, current rows, current stats)
     for period, baseline_id in keys.itertuples(index=False):
-        baseline = load_baseline_by_id(warehouse, model, baseline_id)
+        baselines[baseline_id] = load_baseline_by_id(warehouse, model, baseline_id)
         hour_of_day = pd.Timestamp(period).hour if grain == "hourly" else None
         if (baseline_id, hour_of_day) not in references:
+            reference = reference_histogram(warehouse, model.name, baseline_id, hour_of_day)
+            ref_nulls = reference_nulls(warehouse, model.name, baseline_id, hour_of_day)
             references[(baseline_id, hour_of_day)] = (
-                reference_histogram(warehouse, model.name, baseline_id, hour_of_day),
-                reference_nulls(warehouse, model.name, baseline_id, hour_of_day),
+                _reference_for(reference, hour_of_day, "reference_count"),
+                _reference_for(ref_nulls, hour_of_day, "n_rows"),
             )
-        reference, ref_nulls = references[(baseline_id, hour_of_day)]
         current = hist_by_key.get((period, baseline_id), hist.iloc[0:0])
         period_stats = stats_by_key.get((period, baseline_id), stats.iloc[0:0])
-        alpha = period_alpha(model.thresholds, grain)
-        for row in _period_drift(
-            model, baseline, reference, ref_nulls, current, period_stats, hour_of_day, alpha
-        ):
-            out.append(
-                row
-                | {"model_name": model.name, TIME_COLUMN[grain]: period, "baseline_id": baseline_id}
-            )
+        tasks.append((period, baseline_id, (baseline_id, hour_of_day), current, period_stats))
+    alpha = period_alpha(model.thresholds, grain)
+    out = []
+    for (period, baseline_id, *_), rows in zip(
+        tasks, periods_drift(model, baselines, references, tasks, alpha, workers), strict=True
+    ):
+        ident = {"model_name": model.name, TIME_COLUMN[grain]: period, "baseline_id": baseline_id}
+        out += [row | ident for row in rows]
     if not out:
         return pd.DataFrame(columns=schema.column_names)
     return pd.DataFrame(out).reindex(columns=schema.column_names)
@@ -467,6 +518,37 @@ def _fmt(value) -> float | None:
         if value is None or (isinstance(value, float) and math.isnan(value))
         else round(float(value), 6)
     )
+
+
+# The drift-table columns the checks' metadata shows (read as named tuples: a frame of every
+# column costs a named-tuple class of 40-odd fields per call).
+TABLE_COLUMNS = (
+    "column_name",
+    "effect_size",
+    "effect_measure",
+    "adjusted_p",
+    "effect_floor",
+    "floor_source",
+    "psi",
+    "severity",
+)
+NULL_TABLE_COLUMNS = (
+    "column_name",
+    "null_rate_ref",
+    "null_rate_cur",
+    "change",
+    "null_effect_floor",
+    "null_floor_source",
+    "null_adjusted_p",
+    "n_rows_cur",
+    "null_reference_scope",
+    "null_severity",
+)
+
+
+def _columns(frame: pd.DataFrame, columns: tuple[str, ...]):
+    """``frame.itertuples()`` over those of ``columns`` it has."""
+    return frame[[c for c in columns if c in frame.columns]].itertuples()
 
 
 def drift_outcome(
@@ -512,7 +594,7 @@ def drift_outcome(
             "psi": _fmt(r.psi),
             "severity": r.severity,
         }
-        for r in measured.sort_values("effect_size", ascending=False).itertuples()
+        for r in _columns(measured.sort_values("effect_size", ascending=False), TABLE_COLUMNS)
     ]
     meta = {
         "columns_measured": len(measured),
@@ -529,7 +611,7 @@ def drift_outcome(
     severity = "ERROR" if (drifted["severity"] == "ERROR").any() else "WARN"
     top = ", ".join(
         f"{r.column_name} ({readable.effect(r.effect_measure, r.effect_size)})"
-        for r in drifted.head(5).itertuples()
+        for r in _columns(drifted.head(5), TABLE_COLUMNS)
     )
     return CheckOutcome(
         check_name, False, severity, f"drift in {len(drifted)} column(s): {top}", meta
@@ -574,7 +656,7 @@ def null_rate_outcome(frame: pd.DataFrame, check_name: str = "null_rate") -> Che
             "reference_scope": _text(r.null_reference_scope),
             "severity": _text(r.null_severity),
         }
-        for r in measured.itertuples()
+        for r in _columns(measured, NULL_TABLE_COLUMNS)
     ]
     meta = {
         "columns_measured": len(measured),
@@ -589,7 +671,7 @@ def null_rate_outcome(frame: pd.DataFrame, check_name: str = "null_rate") -> Che
     severity = "ERROR" if (changed["null_severity"] == "ERROR").any() else "WARN"
     top = ", ".join(
         f"{r.column_name} {r.null_rate_ref:.1%} -> {r.null_rate_cur:.1%}"
-        for r in changed.head(5).itertuples()
+        for r in _columns(changed.head(5), NULL_TABLE_COLUMNS)
     )
     return CheckOutcome(
         check_name, False, severity, f"null rate changed in {len(changed)} column(s): {top}", meta
@@ -633,6 +715,24 @@ def segment_drift_table() -> TableSchema:
 TOO_FEW_ROWS = "TOO_FEW_ROWS"
 
 
+def _segment_reference(warehouse: Warehouse, model: ModelConfig, baseline_id: str) -> dict:
+    """A baseline's segment bins, by ``(segment column, segment value, column)``."""
+    reference = warehouse.query_df(
+        "SELECT * FROM baseline_segment_bins WHERE model_name = :m AND baseline_id = :b",
+        {"m": model.name, "b": baseline_id},
+    ).reindex(
+        columns=[
+            "segment_column",
+            "segment_value",
+            "column_name",
+            "bin_index",
+            "reference_count",
+            "reference_sum_shifted",
+        ]
+    )
+    return {k: g for k, g in reference.groupby(["segment_column", "segment_value", "column_name"])}
+
+
 def compute_segment_drift(
     warehouse: Warehouse, model: ModelConfig, start: dt.datetime, end: dt.datetime
 ) -> pd.DataFrame:
@@ -660,25 +760,14 @@ def compute_segment_drift(
     ranges = _column_stats(warehouse, model, "daily", start, end)
     t = model.thresholds
     out = []
+    references: dict = {}  # baseline -> its segment bins by (segment, value, column)
     for (period, baseline_id), current in hist.groupby(["period", "baseline_id"]):
         baseline = load_baseline_by_id(warehouse, model, baseline_id)
-        reference = warehouse.query_df(
-            "SELECT * FROM baseline_segment_bins WHERE model_name = :m AND baseline_id = :b",
-            {"m": model.name, "b": baseline_id},
-        ).reindex(
-            columns=[
-                "segment_column",
-                "segment_value",
-                "column_name",
-                "bin_index",
-                "reference_count",
-                "reference_sum_shifted",
-            ]
-        )
-        ref_groups = {
-            k: g for k, g in reference.groupby(["segment_column", "segment_value", "column_name"])
-        }
+        if baseline_id not in references:
+            references[baseline_id] = _segment_reference(warehouse, model, baseline_id)
+        ref_groups = references[baseline_id]
         period_ranges = ranges[ranges["period"] == period]
+        ranges_by_column = dict(tuple(period_ranges.groupby("column_name")))
         results, rows = [], []
         for (seg_col, seg_val, column), cur_rows in current.groupby(
             ["segment_column", "segment_value", "column_name"]
@@ -715,7 +804,8 @@ def compute_segment_drift(
                     }
                 )
                 continue
-            result = _drift_of(cb, ref, cur, period_ranges, ref_sums, cur_sums)
+            seen = ranges_by_column.get(column, period_ranges.iloc[0:0])
+            result = _drift_of(cb, ref, cur, seen, ref_sums, cur_sums)
             results.append(result)
             rows.append(
                 ident

@@ -17,6 +17,13 @@ instance as a batch when ``DAGSTER_EVENT_BATCH_SIZE`` is set (the in-process run
 commit per batch instead of several per event. If the batch fails, Dagster stores its events
 one by one.
 
+Schema look-ups: Dagster's SQLite storage asks whether a table exists (``has_table``, a new
+engine each time) for every asset event with tags and every check evaluation, and reflects the
+asset-key table's columns for every materialisation. Tables and columns are only ever added (by
+migrations), so a positive answer is remembered for the life of the storage object. Measured in a
+profiled 10-day backfill (cProfile, wall time on the loaded machine): 47 s of 745 (6 %) went to
+these look-ups.
+
 Durability: ``synchronous=NORMAL`` (SQLite's recommended setting with WAL): commits are synced
 at checkpoints, not one by one. An application crash loses nothing; a power cut may roll back
 the last events, never corrupt the file. Measured on the loaded 2-core machine: a ranged run of
@@ -28,6 +35,7 @@ import threading
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from dagster._core.storage.event_log.schema import AssetKeyTable
 from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import (
     ConsolidatedSqliteEventLogStorage,
 )
@@ -70,6 +78,52 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         with self._pooled_engine().connect() as conn:
             with conn.begin():
                 yield conn
+
+    def _known(self) -> set:
+        if "_known_schema" not in self.__dict__:
+            self._known_schema = set()
+        return self._known_schema
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether the table exists; once found, remembered (tables are never dropped)."""
+        if table_name in self._known():
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._known().add(table_name)
+        return found
+
+    def _has_asset_key_index_cols_on_connection(self, conn) -> bool:
+        """Whether the asset-key table has its index columns; once found, remembered."""
+        if "asset_key_index_cols" in self._known():
+            return True
+        found = super()._has_asset_key_index_cols_on_connection(conn)
+        if found:
+            self._known().add("asset_key_index_cols")
+        return found
+
+    def _store_asset_event(self, conn, event, event_id: int) -> None:
+        """Dagster's upsert of the asset's row, update first.
+
+        Dagster inserts and, when the key exists (every event after an asset's first), catches
+        the integrity error and updates: two statements and an exception per event. Updating
+        first, then inserting where no row was updated, writes the same row.
+        """
+        if not (event.dagster_event and event.dagster_event.asset_key):
+            return
+        values = self._get_asset_entry_values(
+            event, event_id, self._has_asset_key_index_cols_on_connection(conn)
+        )
+        if not values:
+            return
+        key = event.dagster_event.asset_key.to_string()
+        update = AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == key)
+        if conn.execute(update).rowcount:
+            return
+        try:
+            conn.execute(AssetKeyTable.insert().values(asset_key=key, **values))
+        except sa.exc.IntegrityError:  # inserted meanwhile by another process (as Dagster does)
+            conn.execute(update)
 
     def store_event_batch(self, events) -> None:
         """Store ``events`` in one transaction (all or none of them)."""

@@ -14,6 +14,12 @@ HISTORY_DAYS = 7
 MIN_HISTORY_DAYS = 2
 
 
+def _stats_frame(warehouse: Warehouse, sql: str, params: dict) -> pd.DataFrame:
+    if not warehouse.table_exists("hourly_prediction_stats"):
+        return pd.DataFrame(columns=["hour_start", "n_predictions"])
+    return warehouse.query_df(sql, params)
+
+
 def volume_outcome(warehouse: Warehouse, model: ModelConfig, hour: dt.datetime) -> CheckOutcome:
     """Compare the hour's count with the median of the same hour of day over the last week.
 
@@ -22,23 +28,49 @@ def volume_outcome(warehouse: Warehouse, model: ModelConfig, hour: dt.datetime) 
     test also rejects at ``volume_significance``. An hour as silent as its history passes. With
     fewer than two days of history it does not judge (nothing to compare with).
     """
-    t = model.thresholds
     same_hours = [hour - dt.timedelta(days=d) for d in range(1, HISTORY_DAYS + 1)]
     placeholders = ", ".join(f":h{i}" for i in range(len(same_hours)))
-    frame = (
-        warehouse.query_df(
-            "SELECT hour_start, n_predictions FROM hourly_prediction_stats "
-            f"WHERE model_name = :m AND hour_start IN (:now, {placeholders})",
-            {"m": model.name, "now": hour, **{f"h{i}": h for i, h in enumerate(same_hours)}},
-        )
-        if warehouse.table_exists("hourly_prediction_stats")
-        else pd.DataFrame(columns=["hour_start", "n_predictions"])
+    frame = _stats_frame(
+        warehouse,
+        "SELECT hour_start, n_predictions FROM hourly_prediction_stats "
+        f"WHERE model_name = :m AND hour_start IN (:now, {placeholders})",
+        {"m": model.name, "now": hour, **{f"h{i}": h for i, h in enumerate(same_hours)}},
     )
-    current = frame.loc[frame["hour_start"] == hour, "n_predictions"]
-    if current.empty:
+    return _judge(hour, _counts(frame), model)
+
+
+def volume_outcomes(
+    warehouse: Warehouse, model: ModelConfig, hours: list[dt.datetime]
+) -> dict[dt.datetime, CheckOutcome]:
+    """:func:`volume_outcome` of each of ``hours``, from one query over their whole range."""
+    if not hours:
+        return {}
+    frame = _stats_frame(
+        warehouse,
+        "SELECT hour_start, n_predictions FROM hourly_prediction_stats "
+        "WHERE model_name = :m AND hour_start >= :s AND hour_start <= :e",
+        {"m": model.name, "s": min(hours) - dt.timedelta(days=HISTORY_DAYS), "e": max(hours)},
+    )
+    counts = _counts(frame)
+    return {hour: _judge(hour, counts, model) for hour in hours}
+
+
+def _counts(frame: pd.DataFrame) -> dict:
+    """Hour (a ``pd.Timestamp``) -> the prediction counts stored for it."""
+    if frame.empty:
+        return {}
+    return frame.groupby("hour_start")["n_predictions"].agg(list).to_dict()
+
+
+def _judge(hour: dt.datetime, counts, model: ModelConfig) -> CheckOutcome:
+    """The volume outcome of ``hour``; ``counts``: hour -> the stored prediction counts."""
+    t = model.thresholds
+    current = counts.get(pd.Timestamp(hour), [])
+    if len(current) == 0:
         return CheckOutcome.not_judged("volume", "the hour's statistics are missing", {}, "ERROR")
-    n = int(current.iloc[0])
-    history = frame.loc[frame["hour_start"] != hour, "n_predictions"].to_numpy(dtype=float)
+    earlier = (pd.Timestamp(hour - dt.timedelta(days=d)) for d in range(1, HISTORY_DAYS + 1))
+    history = np.array([v for h in earlier for v in counts.get(h, [])], dtype=float)
+    n = int(current[0])
     meta = {"n_predictions": n, "history_days": int(history.size)}
     if history.size < MIN_HISTORY_DAYS:
         return CheckOutcome.not_judged(

@@ -517,7 +517,10 @@ class Warehouse:
         """Run a query and return a DataFrame."""
         with self.engine.connect() as conn:
             result = conn.execute(sa.text(sql), dict(params or {}))
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            # Plain tuples: pandas probes each SQLAlchemy Row for attributes (an exception per
+            # row and probe), 4x the time of building the same frame from tuples.
+            rows = [tuple(row) for row in result.fetchall()]
+            return pd.DataFrame(rows, columns=list(result.keys()))
 
     def read_batches(
         self, schema: TableSchema, column: str, value: Any, batch_rows: int

@@ -489,3 +489,22 @@ def test_hourly_false_alarm_budget_holds_on_clean_data():
         budget = hours * fdr_alpha / 24
         assert counts["hourly"] <= 2 * budget, (draw.__name__, counts, budget)
         assert counts["daily"] >= 5 * max(counts["hourly"], 1), (draw.__name__, counts)
+
+
+def test_drift_on_two_processes_equals_drift_on_one(ran):
+    # A long backfill range shares its periods with a spawned process: the same rows, in the
+    # same order, value for value (each period is its own Benjamini-Hochberg family).
+    end = DAY + dt.timedelta(days=1)
+    for grain in ("hourly", "daily"):
+        parallel = compute_drift(ran["wh"], ran["model"], grain, DAY, end, workers=2)
+        pd.testing.assert_frame_equal(parallel, ran[grain], check_exact=True)
+    assert ran["hourly"]["hour_start"].nunique() == len(HOURS) > 1
+
+
+def test_only_a_long_range_on_two_cores_gets_a_second_process(monkeypatch):
+    from modelmon_dagster.defs.drift import assets
+
+    monkeypatch.setattr(assets.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert [assets.drift_workers(n) for n in (1, 24, 95, 96, 720)] == [1, 1, 1, 2, 2]
+    monkeypatch.setattr(assets.os, "sched_getaffinity", lambda pid: {0})
+    assert assets.drift_workers(720) == 1

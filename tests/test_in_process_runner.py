@@ -60,3 +60,58 @@ def test_the_runner_leaves_openmp_and_blas_one_thread(tmp_path, monkeypatch):
         InProcessRunner(DEFS, instance)
     pools = {p["user_api"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
     assert pools.get("openmp") == 1 and pools.get("blas") == 1
+
+
+def test_the_event_log_asks_for_its_schema_once(tmp_path, monkeypatch):
+    # Dagster's SQLite storage opened a new engine to ask whether a table exists, and reflected
+    # the asset-key table, for every event; found tables and columns are now remembered.
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        parent = type(storage).__mro__[1]
+        asked = []
+        for name in ("has_table", "_has_asset_key_index_cols_on_connection"):
+            original = getattr(parent, name)
+            monkeypatch.setattr(
+                parent,
+                name,
+                lambda self, arg, _o=original, _n=name: asked.append((_n, arg)) or _o(self, arg),
+            )
+        InProcessRunner(DEFS, instance).run_range(
+            "counted_job", "2026-11-16-00:00", "2026-11-16-23:00"
+        )
+        assert instance.get_materialized_partitions(dg.AssetKey("counted")) == {
+            f"2026-11-16-{h:02d}:00" for h in range(24)
+        }
+        names = [n for n, _ in asked]
+        tables = [arg for n, arg in asked if n == "has_table"]
+        assert names.count("_has_asset_key_index_cols_on_connection") == 1  # 24 before
+        assert tables and len(tables) == len(set(tables))  # each found table asked once
+        assert storage.has_table("no_such_table") is False
+        assert storage.has_table("no_such_table") is False
+        assert [a for n, a in asked if n == "has_table"].count("no_such_table") == 2
+
+
+def test_the_asset_row_is_updated_in_place_not_reinserted(tmp_path, monkeypatch):
+    # Dagster inserted the asset's row for every event and updated it after the integrity error;
+    # now it is updated, and inserted only for the asset's first event: the same row.
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        statements = []
+        sa.event.listen(
+            instance.event_log_storage._pooled_engine(),
+            "before_cursor_execute",
+            lambda conn, cursor, sql, *args: statements.append(sql.split("(")[0].strip()),
+        )
+        runner = InProcessRunner(DEFS, instance)
+        runner.run_range("counted_job", "2026-11-16-00:00", "2026-11-16-11:00")
+        last = runner.run_range("counted_job", "2026-11-16-12:00", "2026-11-16-23:00")
+        assert statements.count("INSERT INTO asset_keys") == 1
+        latest = instance.get_latest_materialization_event(dg.AssetKey("counted"))
+        assert latest.run_id == last.run_id
+        assert len(instance.get_materialized_partitions(dg.AssetKey("counted"))) == 24
+        with instance.event_log_storage._pooled_engine().connect() as conn:
+            rows = conn.execute(sa.text("SELECT asset_key, last_run_id FROM asset_keys")).all()
+        assert rows == [('["counted"]', last.run_id)]

@@ -26,7 +26,7 @@ from modelmon_dagster.performance import (
     segment_outcome,
 )
 from modelmon_dagster.sql import SqlProject
-from modelmon_dagster.volume import volume_outcome
+from modelmon_dagster.volume import volume_outcome, volume_outcomes
 from modelmon_dagster.warehouse import Warehouse
 
 HOUR = dt.datetime(2026, 11, 20, 3)
@@ -118,6 +118,26 @@ def test_a_low_hour_at_low_traffic_is_not_significant(warehouse, fraud):
     store_volumes(warehouse, fraud.name, history(0, 4))
     outcome = volume_outcome(warehouse, fraud, HOUR)
     assert outcome.passed is True and outcome.name == "volume"
+
+
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+def test_volume_of_a_range_equals_each_hour_judged_alone(warehouse, fraud):
+    # A backfill judges its hours from one query over the range: the same outcomes as one
+    # query per hour, with every kind of hour (no history, a gap, silent, spikes, drops).
+    rng = np.random.default_rng(5)
+    start = HOUR - dt.timedelta(days=3)
+    hours = [start + dt.timedelta(hours=h) for h in range(24 * 12)]
+    counts = {h: int(rng.poisson(400 if h.hour % 5 else 3)) for h in hours}
+    counts |= {hours[100]: 0, hours[150]: 2000, hours[200]: 90}
+    for gap in hours[40:47]:
+        counts.pop(gap)
+    store_volumes(warehouse, fraud.name, counts)
+    judged = hours[10:] + [hours[-1] + dt.timedelta(hours=1)]  # the last hour has no stats
+    together = volume_outcomes(warehouse, fraud, judged)
+    alone = {h: volume_outcome(warehouse, fraud, h) for h in judged}
+    assert together == alone
+    statuses = {o.status for o in together.values()}
+    assert {"passed", "failed", "not_judged"} <= statuses
 
 
 def day_frame(rows):

@@ -1,6 +1,9 @@
 """Drift assets (hourly and daily) and their checks, run at the end of each grain's step."""
 
+import os
+
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from modelmon_dagster.blocked import blocked_in
@@ -21,12 +24,23 @@ from modelmon_dagster.drift import (
     write_drift,
     write_segment_drift,
 )
-from modelmon_dagster.volume import volume_outcome
+from modelmon_dagster.volume import volume_outcomes
+
+# A range of at least this many partitions computes its drift on two cores (a spawned process
+# takes half the periods; starting it costs 2-3 s of CPU in imports, README "Benchmark").
+PARALLEL_MIN_PERIODS = 96
+
+
+def drift_workers(periods: int) -> int:
+    """Processes computing the drift of ``periods`` partitions: 2 for a long range, else 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 2 if periods >= PARALLEL_MIN_PERIODS and (cores or 1) >= 2 else 1
 
 
 def _compute(grain: str):
     def compute(w: Window) -> dict:
-        frame = compute_drift(w.warehouse, w.model, grain, w.start, w.end)
+        workers = drift_workers(len(w.periods))
+        frame = compute_drift(w.warehouse, w.model, grain, w.start, w.end, workers)
         rows = write_drift(w.warehouse, grain, w.model, w.start, w.end, frame)
         segment_rows = {}
         if grain == "daily":
@@ -57,7 +71,9 @@ def _compute(grain: str):
 def _by_period(frame: pd.DataFrame, time_col: str, periods) -> dict[str, pd.DataFrame]:
     """Split a range's rows by partition (a partition without rows gets an empty frame)."""
     starts = pd.to_datetime(frame[time_col]) if len(frame) else pd.Series(dtype="datetime64[us]")
-    return {p.key: frame[starts == pd.Timestamp(p.start)] for p in periods}
+    at = starts.groupby(starts).indices if len(frame) else {}
+    none = np.array([], dtype=int)
+    return {p.key: frame.iloc[at.get(pd.Timestamp(p.start), none)] for p in periods}
 
 
 def _drift_rows(w: Window, grain: str) -> pd.DataFrame:
@@ -73,15 +89,25 @@ def _drift_rows(w: Window, grain: str) -> pd.DataFrame:
     )
 
 
+def _drift_by_period(w: Window, grain: str) -> dict[str, pd.DataFrame]:
+    """The window's drift rows by partition, read once for all the drift checks of a step."""
+    return w.memo(
+        f"{grain}_drift_by_period",
+        lambda: _by_period(_drift_rows(w, grain), TIME_COLUMN[grain], w.periods),
+    )
+
+
 def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> StepCheck:
     def evaluate_range(w: Window) -> dict:
-        frame = _drift_rows(w, grain)
-        blocked = blocked_in(w.warehouse, w.model.name, w.start, w.end) if grain == "hourly" else {}
+        by_period = _drift_by_period(w, grain)
+        blocked = (
+            w.memo("blocked", lambda: blocked_in(w.warehouse, w.model.name, w.start, w.end))
+            if grain == "hourly"
+            else {}
+        )
         return {
-            p.key: drift_outcome(rows, name, roles, blocked.get(p.start, {}))
-            for p, rows in zip(
-                w.periods, _by_period(frame, TIME_COLUMN[grain], w.periods).values(), strict=True
-            )
+            p.key: drift_outcome(by_period[p.key], name, roles, blocked.get(p.start, {}))
+            for p in w.periods
         }
 
     t = "drift_effect_warn / drift_effect_error"
@@ -100,11 +126,7 @@ def _drift_check(grain: str, name: str, roles: tuple[str, ...], what: str) -> St
 
 def _null_rate_check(grain: str) -> StepCheck:
     def evaluate_range(w: Window) -> dict:
-        frame = _drift_rows(w, grain)
-        return {
-            key: null_rate_outcome(rows)
-            for key, rows in _by_period(frame, TIME_COLUMN[grain], w.periods).items()
-        }
+        return {key: null_rate_outcome(rows) for key, rows in _drift_by_period(w, grain).items()}
 
     return StepCheck(
         asset=f"{grain}_drift",
@@ -174,6 +196,11 @@ SEGMENT_DRIFT_CHECK = StepCheck(
 )
 
 
+def _volume_range(w: Window) -> dict:
+    outcomes = volume_outcomes(w.warehouse, w.model, [p.start for p in w.periods])
+    return {p.key: outcomes[p.start] for p in w.periods}
+
+
 VOLUME_CHECK = StepCheck(
     asset="hourly_prediction_stats",
     name="volume",
@@ -181,5 +208,5 @@ VOLUME_CHECK = StepCheck(
         "Hourly prediction count against the median of the same hour of day over the last "
         "7 days (ratio thresholds from the config, confirmed by a Poisson test)."
     ),
-    evaluate=lambda w: volume_outcome(w.warehouse, w.model, w.start),
+    evaluate_range=_volume_range,
 )
