@@ -24,6 +24,7 @@ import time
 import warnings
 
 import dagster as dg
+import psutil
 
 from modelmon_dagster.config import MonitoringConfig, load_config
 from modelmon_dagster.dashboard.urls import SERVE_URL
@@ -149,6 +150,8 @@ def _stop_on_ctrl_c(work: threading.Thread) -> None:
                     print(f"  run {run.run_id} ({run.job_name}) marked canceled", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - say why, then stop all the same
             print(f"  could not mark the run in progress canceled: {exc}", file=sys.stderr)
+        for child in psutil.Process().children(recursive=True):  # Dagster's `tail -F` log followers
+            child.terminate()
         print("Stopped. `make demo` starts over from nothing.", file=sys.stderr, flush=True)
         os._exit(130)  # the demo thread is mid-run: no clean-up of it is possible
 
