@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -174,6 +175,10 @@ def main(argv: list[str] | None = None) -> None:
         except BaseException as exc:  # raised again in the main thread
             failure.append(exc)
 
+    # Dagster ends each step's `tail -F` log followers with SIGTERM. Run from a thread, it cannot
+    # install its signal handlers, so a SIGTERM ignored by whoever started us (pytest-xdist's
+    # workers do) stays ignored in the followers, and each step waited 2 x 30 s for them.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     thread = threading.Thread(target=work, name="demo", daemon=True)
     thread.start()
     _stop_on_ctrl_c(thread)

@@ -35,13 +35,18 @@ def test_demo_runs_the_pipeline_over_the_hours_up_to_now(tmp_path, monkeypatch):
     env = demo_env(tmp_path)
     home = tmp_path / "dagster_home"
     began = dt.datetime.now(dt.UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+    # Started with SIGTERM ignored, as pytest-xdist's workers start it (an ignored signal is
+    # inherited). Regression: run from the demo's thread, Dagster could not install its
+    # handlers, its `tail -F` log followers inherited the ignored SIGTERM, and every step
+    # waited 2 x 30 s for them to end: the demo took over 10 minutes instead of seconds.
     result = subprocess.run(
         [sys.executable, "-m", "modelmon_dagster.demo", "--days", "1"],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
