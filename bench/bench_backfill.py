@@ -43,8 +43,8 @@ def _cpu() -> float:
 # planning, events, materialisations) and the glue between the steps.
 PHASES = {
     "ingestion: parse, validate, write (s18-ingest's part)": (
-        ("modelmon_dagster.defs.ingestion.assets", "load_prediction_hour"),
-        ("modelmon_dagster.defs.ingestion.assets", "load_label_hour"),
+        ("modelmon_dagster.defs.ingestion.assets", "load_prediction_hours"),
+        ("modelmon_dagster.defs.ingestion.assets", "load_label_hours"),
     ),
     "ingestion checks: schema and data quality (Great Expectations)": (
         ("modelmon_dagster.defs.ingestion.assets", "judge_prediction_hours"),
