@@ -41,6 +41,7 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 from bench_ingest_aggregate import bench_features, features_sql
+from bench_ingest_aggregate import fresh_postgres as fresh_schema
 from warehouse_snapshot import VOLATILE, compare
 
 DAY = dt.datetime(2026, 11, 16)
@@ -152,6 +153,7 @@ def generate(root: Path, models: list[str], rows: int) -> None:
 
 
 def fresh_postgres(base_url: str) -> str:
+    """The benchmark's database (created if missing) with an emptied ``PG_SCHEMA``."""
     url = sa.engine.make_url(base_url)
     server = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
@@ -161,12 +163,7 @@ def fresh_postgres(base_url: str) -> str:
         if not exists:
             conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
     server.dispose()
-    engine = sa.create_engine(base_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
-    engine.dispose()
-    return f"{base_url}?options=-csearch_path%3D{PG_SCHEMA}"
+    return fresh_schema(base_url, PG_SCHEMA)
 
 
 def run_backfill(root: Path, engine: str, url: str) -> dict:
