@@ -4,6 +4,7 @@ import datetime as dt
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from factories import prediction_record, write_hour, write_reference
 from pipeline import Pipeline
@@ -13,7 +14,14 @@ from modelmon_dagster.check_results import latest_results
 from modelmon_dagster.checks import blocked_columns, quality_outcome, schema_outcome
 from modelmon_dagster.ingest.load import load_prediction_hour
 from modelmon_dagster.logformat import PREDICTIONS, hour_folder
-from modelmon_dagster.quality.suite import ERROR, WARN, validate_batch
+from modelmon_dagster.quality.hours import BATCH_VALUES, MIN_BATCH_ROWS, batch_rows_for
+from modelmon_dagster.quality.suite import (
+    ERROR,
+    WARN,
+    GroupedValidation,
+    validate_batch,
+    validate_suite,
+)
 from modelmon_dagster.warehouse import Warehouse
 
 HOUR = dt.datetime(2026, 11, 16, 4)
@@ -193,3 +201,49 @@ def test_null_rate_check_fails_on_an_optional_feature_going_missing(ready, setti
     assert null_rate.metadata["changed_columns"].value == ["device_type"]
     row = results(wh, "fraud_detector", "null_rate").iloc[0]
     assert row["status"] == "failed" and "device_type" in row["description"]
+
+
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
+def test_a_batch_result_holds_only_the_unexpected_index_list(ready, settings, fraud):
+    """Issue #9 item 4: a batch's Great Expectations result is bounded by the index list.
+
+    ``COMPLETE`` also listed every unexpected value, their most common ones and a query naming
+    every unexpected index, for each expectation of each batch: memory the grading never read.
+    """
+    _, wh = ready
+
+    def odd(r):
+        r["features"]["txn_count_24h"] = 10_000.0
+        r["features"]["country"] = "atlantis"
+
+    write_broken_hour(settings.logs_root, fraud, HOUR, 400, 1.0, odd)
+    ingest = load_prediction_hour(wh, fraud, settings.logs_root, HOUR)
+    baseline = load_baseline(wh, fraud)
+    complete = {c.column.name: c.categories_complete for c in baseline.columns}
+    validation = GroupedValidation(fraud, baseline, complete)
+    rows = ingest.table.to_pandas()
+    results = validate_suite(rows, validation.suite, fraud.name, len(validation.planned))
+    failing = [r for r in results.values() if r.result.get("unexpected_count")]
+    assert {r.expectation_config.kwargs["column"] for r in failing} >= {
+        "f_txn_count_24h",
+        "f_country",
+    }
+    for res in failing:
+        assert len(res.result["unexpected_index_list"]) == res.result["unexpected_count"]
+        per_value = {k: v for k, v in res.result.items() if isinstance(v, list | str | dict)}
+        assert list(per_value) == ["unexpected_index_list"], res.expectation_config.type
+    # The grading still shows the failing rows (taken from the batch, not from the result).
+    validation.add(rows, pd.Series(0, index=rows.index))
+    (country,) = [
+        o
+        for o in validation.reports()[0].outcomes
+        if o.column == "f_country" and o.expectation == "expect_column_values_to_be_in_set"
+    ]
+    assert country.unexpected_count == 400 and country.sample == ("atlantis",) * 5
+
+
+def test_a_wide_model_is_checked_in_smaller_batches():
+    """Batches are bounded in values (rows x columns), so a wide table gets fewer rows."""
+    assert batch_rows_for(41) * 41 <= BATCH_VALUES
+    assert batch_rows_for(400) * 400 <= BATCH_VALUES < batch_rows_for(41) * 400
+    assert batch_rows_for(10**7) == MIN_BATCH_ROWS

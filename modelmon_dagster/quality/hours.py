@@ -38,8 +38,17 @@ class HourJudgement:
     blocked: dict[str, str]
 
 
-# Rows validated at a time: memory stays bounded by one batch whatever the hour's size.
-BATCH_ROWS = 100_000
+# Values (rows x columns) validated at a time: memory stays bounded by one batch whatever the
+# hour's size, and a wide model gets fewer rows a batch. 1M values: ~24k rows of a 25-feature
+# model (41 columns). Great Expectations' transient copies of a batch, not its rows, set the
+# peak: 100k-row batches added ~200 MB more than these over a 2M-line hour (see the README).
+BATCH_VALUES = 1_000_000
+MIN_BATCH_ROWS = 1_000
+
+
+def batch_rows_for(columns: int) -> int:
+    """Rows per batch for a table of ``columns`` columns (``BATCH_VALUES`` values a batch)."""
+    return max(MIN_BATCH_ROWS, BATCH_VALUES // max(columns, 1))
 
 
 class _HourBatches:
@@ -75,16 +84,18 @@ def judge_prediction_hours(
     model: ModelConfig,
     results: list[IngestResult],
     warn: Callable[[str], None],
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> list[HourJudgement]:
     """Outcomes of each hour's ingestion (``results``, one per hour), in the same order.
 
-    The hours' rows are read back from the warehouse in batches of about ``batch_rows``: the
-    grades are those of one validation of each hour's whole rows, without holding them.
+    The hours' rows are read back from the warehouse in batches of about ``batch_rows``
+    (default: ``batch_rows_for`` the table's columns): the grades are those of one validation
+    of each hour's whole rows, without holding them.
     """
     with_rows = [r for r in results if r.rows]
     baselines = baselines_by_hour(warehouse, model, [r.hour for r in with_rows], warn)
     schema = raw_predictions_table(model)
+    batch_rows = batch_rows or batch_rows_for(len(schema.column_names))
     reports: dict[dt.datetime, QualityReport] = {}
     errors: dict[dt.datetime, Counter] = {}
     by_baseline: dict[str, list[dt.datetime]] = {}
@@ -97,6 +108,7 @@ def judge_prediction_hours(
         for hour in hours:
             for table in warehouse.read_batches(schema, "partition_hour", hour, batch_rows):
                 batches.add(hour, table.to_pandas())
+                del table  # not held while the next batch is read
         batches.flush()
         reports |= batches.validation.reports()
         errors |= batches.errors

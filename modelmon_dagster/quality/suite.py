@@ -242,6 +242,35 @@ def validate_groups(
     return validation.reports()
 
 
+# Great Expectations' ``COMPLETE`` format, less what the grading does not read: it would also
+# list every unexpected value, count the most common ones and spell out a query naming every
+# unexpected index, per expectation and batch (on a batch where a feature is wholly out of range:
+# as many values and a string of as many indices as rows). Only the unexpected rows' index list
+# is kept; the failing rows shown are taken from the batch itself (``_failing_rows``).
+RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "exclude_unexpected_values": True,
+    "partial_unexpected_count": 0,
+    "return_unexpected_index_query": False,
+    "include_unexpected_rows": False,
+}
+
+
+def validate_suite(rows: pd.DataFrame, suite, model_name: str, expected: int) -> dict:
+    """Great Expectations' result of ``suite`` on ``rows``, per (expectation type, column)."""
+    _, batch_definition = _context()
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": rows})
+    result = batch.validate(suite, result_format=RESULT_FORMAT)
+    # Results do not come back in suite order: match them by (type, column).
+    by_key = {
+        _key(res.expectation_config.type, res.expectation_config.kwargs.get("column")): res
+        for res in result.results
+    }
+    if len(by_key) != expected:
+        raise RuntimeError(f"{model_name}: could not match Great Expectations results to the suite")
+    return by_key
+
+
 @dataclass
 class _Tally:
     """One expectation in one group, summed over batches."""
@@ -255,8 +284,8 @@ class GroupedValidation:
     """The suite run on batches of rows, graded per group (e.g. hour) over all its batches.
 
     One Great Expectations validation (about 0.1 s whatever the size) serves every group of a
-    batch: it returns the index of each unexpected row (``COMPLETE`` result format), which is
-    counted per group. Counts add up over batches, so a group's grade is that of a validation
+    batch: it returns the index of each unexpected row (``RESULT_FORMAT``), which is counted per
+    group. Counts add up over batches, so a group's grade is that of a validation
     of all its rows at once with the same tolerance (``mostly``), while only one batch is in
     memory; the failing rows shown are the group's first, in batch order.
     """
@@ -276,18 +305,7 @@ class GroupedValidation:
             return
         rows = rows.reset_index(drop=True)
         groups = pd.Series(groups.to_numpy(), index=rows.index)
-        _, batch_definition = _context()
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": rows})
-        result = batch.validate(self.suite, result_format={"result_format": "COMPLETE"})
-        # Results do not come back in suite order: match them by (type, column).
-        by_key = {
-            _key(res.expectation_config.type, res.expectation_config.kwargs.get("column")): res
-            for res in result.results
-        }
-        if len(by_key) != len(self.planned):
-            raise RuntimeError(
-                f"{self.model.name}: could not match Great Expectations results to the suite"
-            )
+        by_key = validate_suite(rows, self.suite, self.model.name, len(self.planned))
         sizes = groups.value_counts()
         for group, n in sizes.items():
             self.sizes[group] = self.sizes.get(group, 0) + int(n)
