@@ -5,7 +5,8 @@ Usage: ``python bench/bench_ingest_memory.py [--lines 100000,500000,2000000] [--
 Each case generates one hour of JSONL (one file, 20 numeric + 5 categorical features, with
 DuckDB: not timed) and loads it with ``load_prediction_hour`` into a fresh DuckDB warehouse in a
 fresh process, so the peak RSS printed is that load's own ("load peak"); then the hour's schema
-and quality checks run as the ingestion asset runs them ("+checks": the peak of both). "bad
+and quality checks run as the ingestion asset runs them ("+checks": the peak of both; "checks
+CPU s": their CPU time, rows read back in batches of ``quality.hours.BATCH_VALUES``). "bad
 line" appends one invalid-JSON line, which sends its chunk down the line-by-line path.
 
 Issue #9 item 4 asks for a flat peak from 100k to 2M lines; this script shows it. The file is
@@ -64,10 +65,19 @@ def _load(root: Path, memory_limit: str | None, queue) -> None:
     seconds = time.perf_counter() - began
     load_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # The hour's checks, as the ingestion asset runs them (rows read back in batches).
+    cpu = _cpu()
     judge_prediction_hours(wh, model, [result], lambda message: None)
+    checks_cpu = _cpu() - cpu
     wh.dispose()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((seconds, result.rows, result.quarantined, result.chunks, load_peak, peak_mb))
+    queue.put(
+        (seconds, result.rows, result.quarantined, result.chunks, load_peak, peak_mb, checks_cpu)
+    )
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(lines: int, bad_line: bool, memory_limit: str | None) -> tuple:
@@ -101,17 +111,18 @@ def main():
     args = parser.parse_args()
     print(
         f"{'lines':>10} {'case':<9} {'load s':>7} {'lines/s':>8} {'rows':>10} {'quar.':>5} "
-        f"{'chunks':>6} {'load peak MB':>12} {'+checks MB':>10}"
+        f"{'chunks':>6} {'load peak MB':>12} {'+checks MB':>10} {'checks CPU s':>12}"
     )
     for lines in (int(n) for n in args.lines.split(",")):
         for bad in (False, True):
-            seconds, rows, quarantined, chunks, load_peak, peak = measure(
+            seconds, rows, quarantined, chunks, load_peak, peak, checks_cpu = measure(
                 lines, bad, args.memory_limit or None
             )
             case = "bad line" if bad else "clean"
             print(
                 f"{lines:>10,} {case:<9} {seconds:>7.1f} {lines / seconds:>8,.0f} {rows:>10,} "
-                f"{quarantined:>5} {chunks:>6} {load_peak:>12.0f} {peak:>10.0f}",
+                f"{quarantined:>5} {chunks:>6} {load_peak:>12.0f} {peak:>10.0f} "
+                f"{checks_cpu:>12.1f}",
                 flush=True,
             )
 

@@ -283,11 +283,12 @@ class _Tally:
 class GroupedValidation:
     """The suite run on batches of rows, graded per group (e.g. hour) over all its batches.
 
-    One Great Expectations validation (about 0.1 s whatever the size) serves every group of a
-    batch: it returns the index of each unexpected row (``RESULT_FORMAT``), which is counted per
-    group. Counts add up over batches, so a group's grade is that of a validation
-    of all its rows at once with the same tolerance (``mostly``), while only one batch is in
-    memory; the failing rows shown are the group's first, in batch order.
+    One Great Expectations validation serves every group of a batch (its cost is mostly fixed:
+    about 0.35 s of CPU for the 25-feature benchmark's suite whether on 1k or 100k rows): it
+    returns the index of each unexpected row (``RESULT_FORMAT``), which is counted per group.
+    Counts add up over batches, so a group's grade is that of a validation of all its rows at
+    once with the same tolerance (``mostly``), while only one batch is in memory; the failing
+    rows shown are the group's first, in batch order.
     """
 
     def __init__(
