@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from modelmon_dagster.copy_read import read_copy_batches
+from modelmon_dagster.copy_write import binary_copy
 
 # Portable column types (DESIGN.md: DOUBLE PRECISION, not DOUBLE).
 PORTABLE_TYPES = frozenset(
@@ -356,13 +357,16 @@ class Warehouse:
         loops (``replace_many``); fresh statistics serve every other query too. ANALYZE
         samples a fixed number of rows, so its cost does not grow with the table.
         """
+        rows: dict[str, int] = {}
+        for rep, count in zip(replacements, counts, strict=True):
+            rows[rep.schema.name] = max(rows.get(rep.schema.name, 0), count)
+        self.refresh_statistics(rows)
+
+    def refresh_statistics(self, rows: Mapping[str, int]) -> None:
+        """``ANALYZE`` the PostgreSQL tables of ``rows`` (table -> rows written) that got many."""
         if self.dialect != "postgresql":
             return
-        names = {
-            rep.schema.name
-            for rep, count in zip(replacements, counts, strict=True)
-            if count >= ANALYZE_AFTER_ROWS
-        }
+        names = {name for name, count in rows.items() if count >= ANALYZE_AFTER_ROWS}
         if names:
             with self.transaction() as conn:
                 for name in sorted(names):
@@ -375,6 +379,7 @@ class Warehouse:
         before_commit: Callable[[sa.Connection], None] | None = None,
         clear: bool = True,
         staged: bool = True,
+        analyze: bool = True,
     ) -> Iterator[ChunkWriter]:
         """Replace the replacements' partitions by rows the caller inserts chunk by chunk.
 
@@ -395,6 +400,9 @@ class Warehouse:
         A caller that knows its rows are few (``staged=False``) skips the staging: the rows
         go straight into the transaction, as on PostgreSQL (measured: 2 of 11 CPU-s of a 1M-row
         day's ingestion are the staging's second copy).
+
+        ``analyze=False``: the caller refreshes the statistics itself (``refresh_statistics``),
+        e.g. once after several transactions into the same tables.
         """
         # Tables first, committed on their own: a rolled-back load must not undo their creation.
         for rep in replacements:
@@ -409,9 +417,10 @@ class Warehouse:
                 yield writer
                 if before_commit is not None:
                     before_commit(conn)
-            self._refresh_statistics(
-                replacements, [writer.rows.get(rep.schema, 0) for rep in replacements]
-            )
+            if analyze:
+                self._refresh_statistics(
+                    replacements, [writer.rows.get(rep.schema, 0) for rep in replacements]
+                )
             return
         # One connection throughout: the staging tables are its temporary tables (no WAL, and
         # DuckDB moves them to disk beyond ``memory_limit``).
@@ -463,15 +472,21 @@ class Warehouse:
             finally:
                 driver.unregister(view)
         else:
-            buffer = io.BytesIO()
-            pacsv.write_csv(
-                rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
-            )
+            # Binary where the columns allow it: half the server's CPU of CSV (``copy_write``).
+            pieces = binary_copy(rows, schema.columns)
+            form = "binary"
+            if pieces is None:
+                buffer = io.BytesIO()
+                pacsv.write_csv(
+                    rows, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
+                )
+                pieces, form = [buffer.getvalue()], "csv"
             with driver.cursor() as cur:
                 with cur.copy(
-                    f"COPY {quote(schema.name)} ({cols}) FROM STDIN WITH (FORMAT csv)"
+                    f"COPY {quote(schema.name)} ({cols}) FROM STDIN WITH (FORMAT {form})"
                 ) as copy:
-                    copy.write(buffer.getvalue())
+                    for piece in pieces:
+                        copy.write(piece)
         return rows.num_rows
 
     # -- reads -------------------------------------------------------------------------------

@@ -13,7 +13,11 @@ import pytest
 import sqlalchemy as sa
 from factories import write_hour, write_labels
 
-from modelmon_dagster.ingest.load import load_label_hour, load_prediction_hour
+from modelmon_dagster.ingest.load import (
+    load_label_hour,
+    load_prediction_hour,
+    load_prediction_hours,
+)
 from modelmon_dagster.ingest.tables import raw_labels_table, raw_predictions_table
 from modelmon_dagster.warehouse import ANALYZE_AFTER_ROWS, Replacement, TableSchema, Warehouse
 
@@ -91,5 +95,33 @@ def test_one_hour_of_a_grown_raw_table_is_read_through_its_hour_index(
             ):
                 plan = warehouse.scalar(f"EXPLAIN (FORMAT JSON) {statement}")
                 assert f"{table}__partition_hour__idx" in json.dumps(plan), (statement, plan)
+    finally:
+        warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_a_ranged_load_analyses_after_its_first_group_and_once_at_the_end(
+    postgres_schema_url, fraud, tmp_path
+):
+    # Regression (issue 14, item 4): every group of a ranged run was analysed, 3.9 of 16 s of
+    # a 1M-row day. Now after the first group (the table may have been empty) and at the end.
+    warehouse = Warehouse(postgres_schema_url)
+    hours = [dt.datetime(2026, 11, 16, h) for h in range(4)]
+    for h, hour in enumerate(hours):
+        write_hour(tmp_path, fraud, hour, ANALYZE_AFTER_ROWS + 100, seed=h)
+    analysed = []
+
+    @sa.event.listens_for(warehouse.engine, "before_cursor_execute")
+    def _note(conn, cursor, statement, *args):
+        if statement.startswith("ANALYZE"):
+            analysed.append(statement)
+
+    try:
+        one_hour = sum(f.stat().st_size for f in tmp_path.rglob("*.jsonl")) // 4
+        loaded = load_prediction_hours(warehouse, fraud, tmp_path, hours, group_bytes=one_hour)
+        table = raw_predictions_table(fraud).name
+        assert analysed == [f'ANALYZE "{table}"'] * 2
+        rows = sum(r.rows for r in loaded)
+        assert warehouse.scalar(f"SELECT reltuples FROM pg_class WHERE relname = '{table}'") == rows
     finally:
         warehouse.dispose()

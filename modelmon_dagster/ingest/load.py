@@ -211,6 +211,7 @@ def _write_group(
     hours: list[_Hour],
     parsed: _Parsed,
     staged: bool,
+    analyze: bool,
 ) -> list[_Tally]:
     """Replace the raw rows and quarantined lines of the ``group``'s hours, in one transaction.
 
@@ -220,7 +221,7 @@ def _write_group(
     """
     partitions = [rep for i in group for rep in hours[i].partitions(model)]
     tallies = []
-    with warehouse.replacing(partitions, clear=False, staged=staged) as writer:
+    with warehouse.replacing(partitions, clear=False, staged=staged, analyze=analyze) as writer:
         for i in group:
             hour = hours[i]
             for rep in hour.partitions(model):
@@ -275,17 +276,26 @@ def _load_hours(
     group_bytes: int,
     redo: Callable[[_Hour, "_Redo"], None] | None = None,
 ) -> list[_Tally]:
-    """Load ``hours`` in groups of about ``group_bytes``, parsing ahead of the writes."""
+    """Load ``hours`` in groups of about ``group_bytes``, parsing ahead of the writes.
+
+    On PostgreSQL the tables are analysed after the first group (the planner must not take a
+    table it saw empty for an empty one) and once after the last, not after every group: an
+    ``ANALYZE`` of a raw table samples 30k wide rows (measured: 3.9 of 16 s wall for the seven
+    groups of a 1M-row day).
+    """
     parsed = _Parsed(hours, chunk_bytes)
     tallies: list[_Tally] = []
+    groups = list(_groups(hours, group_bytes))
     try:
-        for group, size in _groups(hours, group_bytes):
+        for n, (group, size) in enumerate(groups):
             # A group within ``group_bytes`` is written straight into the transaction; a
             # larger hour is staged (DuckDB holds a transaction's new rows in memory).
             staged = size > group_bytes
             while True:
                 try:
-                    tallies += _write_group(warehouse, model, group, hours, parsed, staged)
+                    tallies += _write_group(
+                        warehouse, model, group, hours, parsed, staged, analyze=n == 0
+                    )
                     break
                 except _Redo as again:
                     if redo is None:
@@ -293,6 +303,14 @@ def _load_hours(
                     redo(hours[again.index], again)
     finally:
         parsed.close()
+    if len(groups) > 1:
+        later = tallies[len(groups[0][0]) :]
+        warehouse.refresh_statistics(
+            {
+                hours[0].schema.name: sum(t.rows for t in later),
+                QUARANTINE.name: sum(t.quarantined for t in later),
+            }
+        )
     return tallies
 
 
