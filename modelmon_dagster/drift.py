@@ -520,35 +520,35 @@ def _fmt(value) -> float | None:
     )
 
 
-# The drift-table columns the checks' metadata shows (read as named tuples: a frame of every
-# column costs a named-tuple class of 40-odd fields per call).
-TABLE_COLUMNS = (
-    "column_name",
-    "effect_size",
-    "effect_measure",
-    "adjusted_p",
-    "effect_floor",
-    "floor_source",
-    "psi",
-    "severity",
-)
-NULL_TABLE_COLUMNS = (
-    "column_name",
-    "null_rate_ref",
-    "null_rate_cur",
-    "change",
-    "null_effect_floor",
-    "null_floor_source",
-    "null_adjusted_p",
-    "n_rows_cur",
-    "null_reference_scope",
-    "null_severity",
-)
+def period_records(frame: pd.DataFrame | list[dict]) -> list[dict]:
+    """A period's drift rows as dicts (a few dozen rows: pandas' cost per call dwarfs them).
+
+    Values as pandas gives them (``to_dict``): Python scalars, NaN for a missing number.
+    """
+    if isinstance(frame, list):
+        return frame
+    return frame.to_dict("records") if len(frame) else []
 
 
-def _columns(frame: pd.DataFrame, columns: tuple[str, ...]):
-    """``frame.itertuples()`` over those of ``columns`` it has."""
-    return frame[[c for c in columns if c in frame.columns]].itertuples()
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _largest_first(rows: list[dict], key: str) -> list[dict]:
+    """``rows`` in the order of pandas' ``sort_values(key, ascending=False)``: missing last.
+
+    The same index arithmetic as pandas' ``nargsort``, so ties come out in the same order.
+    """
+    values = np.array([np.nan if _missing(r[key]) else r[key] for r in rows], dtype=float)
+    missing = np.isnan(values)
+    present = np.arange(len(rows))[~missing][::-1]
+    order = present[values[~missing][::-1].argsort(kind="quicksort")][::-1]
+    return [rows[i] for i in (*order, *np.nonzero(missing)[0])]
+
+
+def _max(values) -> float:
+    present = [v for v in values if not _missing(v)]
+    return max(present) if present else math.nan
 
 
 def drift_outcome(
@@ -564,16 +564,16 @@ def drift_outcome(
     the hour's schema check, listed in ``blocked``) it does not judge, and says why.
     """
     blocked = dict(blocked or {})
-    rows = frame[frame["column_role"].isin(roles)]
-    measured = rows[rows["severity"] != NO_DATA]
-    no_data = sorted(rows.loc[rows["severity"] == NO_DATA, "column_name"])
+    rows = [r for r in period_records(frame) if r["column_role"] in roles]
+    measured = [r for r in rows if r["severity"] != NO_DATA]
+    no_data = sorted(r["column_name"] for r in rows if r["severity"] == NO_DATA)
     blocked_here = sorted(c for c in no_data if c in blocked or "*" in blocked)
     no_data = [c for c in no_data if c not in blocked_here]
-    if measured.empty:
+    if not measured:
         why = "no data to compare with the baseline" + (
             f" ({', '.join(no_data)})" if no_data else ""
         )
-        if blocked_here or ("*" in blocked and rows.empty):
+        if blocked_here or ("*" in blocked and not rows):
             why = "columns blocked by the schema check: " + "; ".join(
                 f"{c}: {r}" for c, r in sorted(blocked.items())
             )
@@ -582,36 +582,37 @@ def drift_outcome(
             why,
             {"columns_without_data": no_data, "blocked_columns": blocked},
         )
-    drifted = measured[measured["drifted"].astype(bool)].sort_values("effect_size", ascending=False)
+    by_effect = _largest_first(measured, "effect_size")
+    drifted = [r for r in by_effect if bool(r["drifted"])]
     table = [
         {
-            "column": r.column_name,
-            "effect": _fmt(r.effect_size),
-            "measure": r.effect_measure,
-            "adjusted_p": _fmt(r.adjusted_p),
-            "floor": _fmt(getattr(r, "effect_floor", None)),
-            "floor_source": _text(getattr(r, "floor_source", None)),
-            "psi": _fmt(r.psi),
-            "severity": r.severity,
+            "column": r["column_name"],
+            "effect": _fmt(r["effect_size"]),
+            "measure": r["effect_measure"],
+            "adjusted_p": _fmt(r["adjusted_p"]),
+            "floor": _fmt(r.get("effect_floor")),
+            "floor_source": _text(r.get("floor_source")),
+            "psi": _fmt(r["psi"]),
+            "severity": r["severity"],
         }
-        for r in _columns(measured.sort_values("effect_size", ascending=False), TABLE_COLUMNS)
+        for r in by_effect
     ]
     meta = {
         "columns_measured": len(measured),
         "columns_drifted": len(drifted),
         "share_drifted": round(len(drifted) / len(measured), 4),
-        "max_effect_size": _fmt(measured["effect_size"].max()),
-        "drifted_columns": sorted(drifted["column_name"]),
+        "max_effect_size": _fmt(_max(r["effect_size"] for r in measured)),
+        "drifted_columns": sorted(r["column_name"] for r in drifted),
         "columns": table,
         "columns_without_data": no_data,
         "blocked_columns": {c: blocked.get(c, blocked.get("*")) for c in blocked_here},
     }
-    if drifted.empty:
+    if not drifted:
         return CheckOutcome(check_name, True, "WARN", "no significant drift", meta)
-    severity = "ERROR" if (drifted["severity"] == "ERROR").any() else "WARN"
+    severity = "ERROR" if any(r["severity"] == "ERROR" for r in drifted) else "WARN"
     top = ", ".join(
-        f"{r.column_name} ({readable.effect(r.effect_measure, r.effect_size)})"
-        for r in _columns(drifted.head(5), TABLE_COLUMNS)
+        f"{r['column_name']} ({readable.effect(r['effect_measure'], r['effect_size'])})"
+        for r in drifted[:5]
     )
     return CheckOutcome(
         check_name, False, severity, f"drift in {len(drifted)} column(s): {top}", meta
@@ -629,49 +630,49 @@ def null_rate_outcome(frame: pd.DataFrame, check_name: str = "null_rate") -> Che
     some changed by less. With no column measurable (no ok predictions, no reference rows)
     it does not judge (``passed`` None) and says why: a not-judged check is not a failure.
     """
-    rows = frame[frame["column_role"].isin(NULL_RATE_ROLES)] if len(frame) else frame
-    if "null_severity" in rows.columns:
-        judged = rows["null_p_value"].notna()
-    else:
-        judged = pd.Series(False, index=rows.index)
-    measured = rows[judged]
-    if measured.empty:
+    rows = [r for r in period_records(frame) if r["column_role"] in NULL_RATE_ROLES]
+    measured = [r for r in rows if "null_severity" in r and not _missing(r["null_p_value"])]
+    if not measured:
         why = "no ok predictions to compare with the reference's null rates"
         return CheckOutcome(check_name, None, "WARN", f"not judged: {why}", {"columns_measured": 0})
-    change = measured["null_rate_cur"] - measured["null_rate_ref"]
-    measured = measured.assign(change=change, size=change.abs()).sort_values(
-        "size", ascending=False
+    measured = _largest_first(
+        [
+            r | {"change": change, "size": abs(change)}
+            for r in measured
+            for change in (r["null_rate_cur"] - r["null_rate_ref"],)
+        ],
+        "size",
     )
-    changed = measured[measured["null_changed"].astype("boolean").fillna(False).astype(bool)]
+    changed = [r for r in measured if not _missing(r["null_changed"]) and bool(r["null_changed"])]
     table = [
         {
-            "column": r.column_name,
-            "null_rate_ref": _fmt(r.null_rate_ref),
-            "null_rate_cur": _fmt(r.null_rate_cur),
-            "change": _fmt(r.change),
-            "floor": _fmt(r.null_effect_floor),
-            "floor_source": _text(r.null_floor_source),
-            "adjusted_p": _fmt(r.null_adjusted_p),
-            "rows": int(r.n_rows_cur),
-            "reference_scope": _text(r.null_reference_scope),
-            "severity": _text(r.null_severity),
+            "column": r["column_name"],
+            "null_rate_ref": _fmt(r["null_rate_ref"]),
+            "null_rate_cur": _fmt(r["null_rate_cur"]),
+            "change": _fmt(r["change"]),
+            "floor": _fmt(r["null_effect_floor"]),
+            "floor_source": _text(r["null_floor_source"]),
+            "adjusted_p": _fmt(r["null_adjusted_p"]),
+            "rows": int(r["n_rows_cur"]),
+            "reference_scope": _text(r["null_reference_scope"]),
+            "severity": _text(r["null_severity"]),
         }
-        for r in _columns(measured, NULL_TABLE_COLUMNS)
+        for r in measured
     ]
     meta = {
         "columns_measured": len(measured),
         "columns_changed": len(changed),
-        "changed_columns": sorted(changed["column_name"]),
-        "max_change": _fmt(measured["size"].max()),
+        "changed_columns": sorted(r["column_name"] for r in changed),
+        "max_change": _fmt(_max(r["size"] for r in measured)),
         "effect_measure": "null rate difference (current - reference, among ok predictions)",
         "columns": table,
     }
-    if changed.empty:
+    if not changed:
         return CheckOutcome(check_name, True, "WARN", "null rates in line with the baseline", meta)
-    severity = "ERROR" if (changed["null_severity"] == "ERROR").any() else "WARN"
+    severity = "ERROR" if any(r["null_severity"] == "ERROR" for r in changed) else "WARN"
     top = ", ".join(
-        f"{r.column_name} {r.null_rate_ref:.1%} -> {r.null_rate_cur:.1%}"
-        for r in _columns(changed.head(5), NULL_TABLE_COLUMNS)
+        f"{r['column_name']} {r['null_rate_ref']:.1%} -> {r['null_rate_cur']:.1%}"
+        for r in changed[:5]
     )
     return CheckOutcome(
         check_name, False, severity, f"null rate changed in {len(changed)} column(s): {top}", meta
