@@ -205,8 +205,16 @@ def _bin_means(cb: ColumnBins, counts: np.ndarray, sums: np.ndarray) -> np.ndarr
         return np.where(counts > 0, cb.center + sums / counts, np.nan)
 
 
+def _present(values: pd.Series) -> list[float]:
+    """The values that are not missing, as floats."""
+    array = values.to_numpy(dtype=float, na_value=np.nan)
+    return array[~np.isnan(array)].tolist()
+
+
 def _drift_of(cb: ColumnBins, ref, cur, ranges: pd.DataFrame, ref_sums=None, cur_sums=None):
     """``column_drift`` of one column, with what numeric columns also need.
+
+    ``ranges`` holds the column's rows of the period's statistics (its ``low`` and ``high``).
 
     Numeric columns pass their bin edges, the range seen on both sides (the reference's and the
     period's min and max close the open tail bins), the baseline std as the effect scale (a
@@ -217,7 +225,7 @@ def _drift_of(cb: ColumnBins, ref, cur, ranges: pd.DataFrame, ref_sums=None, cur
     """
     if not cb.column.is_numeric:
         return column_drift(cb.column.kind.value, ref, cur)
-    seen = ranges[ranges["column_name"] == cb.column.name]
+    lows, highs = (_present(ranges[side]) for side in ("low", "high"))
     means = {}
     if ref_sums is not None and cur_sums is not None:
         ref_means, cur_means = _bin_means(cb, ref, ref_sums), _bin_means(cb, cur, cur_sums)
@@ -228,8 +236,8 @@ def _drift_of(cb: ColumnBins, ref, cur, ranges: pd.DataFrame, ref_sums=None, cur
         ref,
         cur,
         edges=cb.edges,
-        low=min([cb.low, *seen["low"].dropna().tolist()]),
-        high=max([cb.high, *seen["high"].dropna().tolist()]),
+        low=min([cb.low, *lows]),
+        high=max([cb.high, *highs]),
         scale=cb.std or 1.0,
         **means,
     )
