@@ -180,20 +180,52 @@ def _column_stats(warehouse: Warehouse, model: ModelConfig, grain: str, start, e
     )
 
 
-def _reference_for(reference: pd.DataFrame, hour_of_day: int | None, count: str):
-    """Per column, the reference rows to compare with, and their scope.
+# What a period's drift reads of each column, as arrays (a period has a few dozen rows per
+# column: pandas' cost per access dwarfed them): histogram bins, the period's statistics, and
+# the reference's bins and null counts.
+HIST_FIELDS = ("bin_index", "n", "sum_shifted")
+STATS_FIELDS = ("low", "high", "n_ok", "n_null_ok")
+REFERENCE_FIELDS = ("bin_index", "reference_count", "reference_sum_shifted")
+NULL_REFERENCE_FIELDS = ("n_rows", "n_null")
 
-    ``count`` names the column whose sum must reach ``MIN_HOUR_OF_DAY_REFERENCE`` for the
+
+def _arrays_by(frame: pd.DataFrame, keys: list[str], fields: tuple[str, ...]) -> dict:
+    """``frame``'s ``fields`` as float arrays (missing: NaN) for each value of ``keys``.
+
+    Rows keep their order within a group. Keys are tuples when ``keys`` has several names.
+    """
+    if not len(frame):
+        return {}
+    columns = {f: frame[f].to_numpy(dtype=float, na_value=np.nan) for f in fields}
+    by = keys if len(keys) > 1 else keys[0]
+    return {
+        key: {f: values[at] for f, values in columns.items()}
+        for key, at in frame.groupby(by, sort=False).indices.items()
+    }
+
+
+def _nested(groups: dict) -> dict:
+    """``{(a, b, column): arrays}`` as ``{(a, b): {column: arrays}}``."""
+    out: dict = {}
+    for (*outer, column), arrays in groups.items():
+        out.setdefault(tuple(outer), {})[column] = arrays
+    return out
+
+
+def _reference_for(reference: pd.DataFrame, hour_of_day: int | None, count: str, fields):
+    """Per column, the reference's ``fields`` (arrays) to compare with, and their scope.
+
+    ``count`` names the field whose sum must reach ``MIN_HOUR_OF_DAY_REFERENCE`` for the
     hour-of-day slice to be used.
     """
-    whole = {c: g for c, g in reference[reference["hour_of_day"].isna()].groupby("column_name")}
+    whole = _arrays_by(reference[reference["hour_of_day"].isna()], ["column_name"], fields)
+    chosen = {c: (arrays, "all") for c, arrays in whole.items()}
     if hour_of_day is None:
-        return {c: (g, "all") for c, g in whole.items()}
-    same = reference[reference["hour_of_day"] == hour_of_day]
-    chosen = {c: (g, "all") for c, g in whole.items()}
-    for column, rows in same.groupby("column_name"):
-        if rows[count].sum() >= MIN_HOUR_OF_DAY_REFERENCE:
-            chosen[column] = (rows, "hour_of_day")
+        return chosen
+    same = _arrays_by(reference[reference["hour_of_day"] == hour_of_day], ["column_name"], fields)
+    for column, arrays in same.items():
+        if np.nansum(arrays[count]) >= MIN_HOUR_OF_DAY_REFERENCE:
+            chosen[column] = (arrays, "hour_of_day")
     return chosen
 
 
@@ -205,16 +237,18 @@ def _bin_means(cb: ColumnBins, counts: np.ndarray, sums: np.ndarray) -> np.ndarr
         return np.where(counts > 0, cb.center + sums / counts, np.nan)
 
 
-def _present(values: pd.Series) -> list[float]:
-    """The values that are not missing, as floats."""
-    array = values.to_numpy(dtype=float, na_value=np.nan)
-    return array[~np.isnan(array)].tolist()
+def _present(values) -> list[float]:
+    """The values that are not missing, as floats (a Series or a float array)."""
+    if isinstance(values, pd.Series):
+        values = values.to_numpy(dtype=float, na_value=np.nan)
+    return values[~np.isnan(values)].tolist()
 
 
 def _drift_of(cb: ColumnBins, ref, cur, ranges: pd.DataFrame, ref_sums=None, cur_sums=None):
     """``column_drift`` of one column, with what numeric columns also need.
 
-    ``ranges`` holds the column's rows of the period's statistics (its ``low`` and ``high``).
+    ``ranges`` holds the column's rows of the period's statistics: its ``low`` and ``high``
+    (a frame, or float arrays).
 
     Numeric columns pass their bin edges, the range seen on both sides (the reference's and the
     period's min and max close the open tail bins), the baseline std as the effect scale (a
@@ -307,13 +341,15 @@ def _decide_nulls(rows: list[dict], t: Thresholds, alpha: float) -> None:
             row["null_severity"] = "ERROR" if change >= t.null_rate_error else "WARN"
 
 
-def _null_part(cb: ColumnBins, ref_rows, cur_stats: pd.DataFrame, t: Thresholds) -> dict:
-    """The null-rate columns of one drift row (labels have none)."""
-    n_ok = cur_stats["n_ok"].dropna()
-    cur_rows = int(n_ok.sum()) if len(n_ok) else 0
-    cur_null = int(cur_stats["n_null_ok"].fillna(0).sum()) if len(n_ok) else 0
-    ref_n = int(ref_rows["n_rows"].sum()) if ref_rows is not None else 0
-    ref_null = int(ref_rows["n_null"].sum()) if ref_rows is not None else 0
+def _null_part(
+    cb: ColumnBins, ref_rows: dict | None, cur_stats: dict | None, t: Thresholds
+) -> dict:
+    """The null-rate columns of one drift row (labels have none); arrays as ``_arrays_by``'s."""
+    n_ok = _present(cur_stats["n_ok"]) if cur_stats is not None else []
+    cur_rows = int(sum(n_ok)) if n_ok else 0
+    cur_null = int(np.nansum(cur_stats["n_null_ok"])) if n_ok else 0
+    ref_n = int(np.nansum(ref_rows["n_rows"])) if ref_rows is not None else 0
+    ref_null = int(np.nansum(ref_rows["n_null"])) if ref_rows is not None else 0
     part = {"n_rows_ref": ref_n, "n_null_ref": ref_null, "n_rows_cur": cur_rows}
     part["n_null_cur"] = cur_null
     if cur_rows == 0 or ref_n == 0:
@@ -337,38 +373,40 @@ def _period_drift(
     baseline: Baseline,
     references: dict,
     null_references: dict,
-    current: pd.DataFrame,
-    stats: pd.DataFrame,
+    current: dict,
+    stats: dict,
     alpha: float,
 ) -> list[dict]:
-    """Drift rows of one period; ``references`` and ``null_references`` from ``_reference_for``."""
+    """Drift rows of one period.
+
+    ``current`` and ``stats``: the period's ``HIST_FIELDS`` and ``STATS_FIELDS`` arrays per
+    column; ``references`` and ``null_references`` from ``_reference_for``.
+    """
     t = model.thresholds
     rows, results, result_rows = [], [], []
-    by_column = dict(tuple(current.groupby("column_name")))
-    stats_by_column = dict(tuple(stats.groupby("column_name"))) if len(stats) else {}
     for cb in baseline.columns:
         name = cb.column.name
         base = {"column_name": name, "column_role": cb.column.role, "kind": cb.column.kind.value}
-        cur_rows = by_column.get(name, current.iloc[0:0])
+        cur_rows = current.get(name)
         ref_rows, scope = references.get(name, (None, "all"))
         base["reference_scope"] = scope
         if cb.column.role in LABEL_ROLES:
-            if cur_rows.empty:
+            if cur_rows is None:
                 continue  # no labels arrived in the period: label drift is simply not measured
         else:
             null_rows, null_scope = null_references.get(name, (None, "all"))
-            base |= _null_part(cb, null_rows, stats_by_column.get(name, stats.iloc[0:0]), t)
+            base |= _null_part(cb, null_rows, stats.get(name), t)
             base["null_reference_scope"] = null_scope
         cur, cur_sums = np.zeros(cb.n_bins), np.zeros(cb.n_bins)
         ref, ref_sums = np.zeros(cb.n_bins), np.zeros(cb.n_bins)
-        if not cur_rows.empty:
-            at = cur_rows["bin_index"].to_numpy(dtype=int)
-            cur[at] = cur_rows["n"].to_numpy(dtype=float)
-            cur_sums[at] = cur_rows["sum_shifted"].to_numpy(dtype=float)
+        if cur_rows is not None:
+            at = cur_rows["bin_index"].astype(int)
+            cur[at] = cur_rows["n"]
+            cur_sums[at] = cur_rows["sum_shifted"]
         if ref_rows is not None:
-            at = ref_rows["bin_index"].to_numpy(dtype=int)
-            ref[at] = ref_rows["reference_count"].to_numpy(dtype=float)
-            ref_sums[at] = ref_rows["reference_sum_shifted"].to_numpy(dtype=float)
+            at = ref_rows["bin_index"].astype(int)
+            ref[at] = ref_rows["reference_count"]
+            ref_sums[at] = ref_rows["reference_sum_shifted"]
         if cur.sum() == 0 or ref.sum() == 0:
             rows.append(
                 base
@@ -380,8 +418,8 @@ def _period_drift(
                 }
             )
             continue
-        column_stats = stats_by_column.get(name, stats.iloc[0:0])  # its rows of ``stats``
-        result = _drift_of(cb, ref, cur, column_stats, ref_sums, cur_sums)
+        no_stats = {"low": np.array([]), "high": np.array([])}
+        result = _drift_of(cb, ref, cur, stats.get(name, no_stats), ref_sums, cur_sums)
         floor, source = column_floor(
             cb.floor, t.drift_effect_warn, t.adaptive_floor_sigmas, result.n_cur, result.n_ref
         )
@@ -470,8 +508,9 @@ def compute_drift(
     stats = _column_stats(warehouse, model, grain, start, end)
     keys = pd.concat([hist[["period", "baseline_id"]], stats[["period", "baseline_id"]]])
     keys = keys.dropna().drop_duplicates().sort_values(["period", "baseline_id"])
-    hist_by_key = dict(tuple(hist.groupby(["period", "baseline_id"]))) if len(hist) else {}
-    stats_by_key = dict(tuple(stats.groupby(["period", "baseline_id"]))) if len(stats) else {}
+    key_columns = ["period", "baseline_id", "column_name"]
+    hist_by_key = _nested(_arrays_by(hist, key_columns, HIST_FIELDS))
+    stats_by_key = _nested(_arrays_by(stats, key_columns, STATS_FIELDS))
     # (baseline, hour of day) -> reference rows per column: a range of days repeats them
     references: dict = {}
     baselines: dict = {}
@@ -483,11 +522,11 @@ def compute_drift(
             reference = reference_histogram(warehouse, model.name, baseline_id, hour_of_day)
             ref_nulls = reference_nulls(warehouse, model.name, baseline_id, hour_of_day)
             references[(baseline_id, hour_of_day)] = (
-                _reference_for(reference, hour_of_day, "reference_count"),
-                _reference_for(ref_nulls, hour_of_day, "n_rows"),
+                _reference_for(reference, hour_of_day, "reference_count", REFERENCE_FIELDS),
+                _reference_for(ref_nulls, hour_of_day, "n_rows", NULL_REFERENCE_FIELDS),
             )
-        current = hist_by_key.get((period, baseline_id), hist.iloc[0:0])
-        period_stats = stats_by_key.get((period, baseline_id), stats.iloc[0:0])
+        current = hist_by_key.get((period, baseline_id), {})
+        period_stats = stats_by_key.get((period, baseline_id), {})
         tasks.append((period, baseline_id, (baseline_id, hour_of_day), current, period_stats))
     alpha = period_alpha(model.thresholds, grain)
     out = []
