@@ -180,20 +180,52 @@ def _column_stats(warehouse: Warehouse, model: ModelConfig, grain: str, start, e
     )
 
 
-def _reference_for(reference: pd.DataFrame, hour_of_day: int | None, count: str):
-    """Per column, the reference rows to compare with, and their scope.
+# What a period's drift reads of each column, as arrays (a period has a few dozen rows per
+# column: pandas' cost per access dwarfed them): histogram bins, the period's statistics, and
+# the reference's bins and null counts.
+HIST_FIELDS = ("bin_index", "n", "sum_shifted")
+STATS_FIELDS = ("low", "high", "n_ok", "n_null_ok")
+REFERENCE_FIELDS = ("bin_index", "reference_count", "reference_sum_shifted")
+NULL_REFERENCE_FIELDS = ("n_rows", "n_null")
 
-    ``count`` names the column whose sum must reach ``MIN_HOUR_OF_DAY_REFERENCE`` for the
+
+def _arrays_by(frame: pd.DataFrame, keys: list[str], fields: tuple[str, ...]) -> dict:
+    """``frame``'s ``fields`` as float arrays (missing: NaN) for each value of ``keys``.
+
+    Rows keep their order within a group. Keys are tuples when ``keys`` has several names.
+    """
+    if not len(frame):
+        return {}
+    columns = {f: frame[f].to_numpy(dtype=float, na_value=np.nan) for f in fields}
+    by = keys if len(keys) > 1 else keys[0]
+    return {
+        key: {f: values[at] for f, values in columns.items()}
+        for key, at in frame.groupby(by, sort=False).indices.items()
+    }
+
+
+def _nested(groups: dict) -> dict:
+    """``{(a, b, column): arrays}`` as ``{(a, b): {column: arrays}}``."""
+    out: dict = {}
+    for (*outer, column), arrays in groups.items():
+        out.setdefault(tuple(outer), {})[column] = arrays
+    return out
+
+
+def _reference_for(reference: pd.DataFrame, hour_of_day: int | None, count: str, fields):
+    """Per column, the reference's ``fields`` (arrays) to compare with, and their scope.
+
+    ``count`` names the field whose sum must reach ``MIN_HOUR_OF_DAY_REFERENCE`` for the
     hour-of-day slice to be used.
     """
-    whole = {c: g for c, g in reference[reference["hour_of_day"].isna()].groupby("column_name")}
+    whole = _arrays_by(reference[reference["hour_of_day"].isna()], ["column_name"], fields)
+    chosen = {c: (arrays, "all") for c, arrays in whole.items()}
     if hour_of_day is None:
-        return {c: (g, "all") for c, g in whole.items()}
-    same = reference[reference["hour_of_day"] == hour_of_day]
-    chosen = {c: (g, "all") for c, g in whole.items()}
-    for column, rows in same.groupby("column_name"):
-        if rows[count].sum() >= MIN_HOUR_OF_DAY_REFERENCE:
-            chosen[column] = (rows, "hour_of_day")
+        return chosen
+    same = _arrays_by(reference[reference["hour_of_day"] == hour_of_day], ["column_name"], fields)
+    for column, arrays in same.items():
+        if np.nansum(arrays[count]) >= MIN_HOUR_OF_DAY_REFERENCE:
+            chosen[column] = (arrays, "hour_of_day")
     return chosen
 
 
@@ -205,8 +237,18 @@ def _bin_means(cb: ColumnBins, counts: np.ndarray, sums: np.ndarray) -> np.ndarr
         return np.where(counts > 0, cb.center + sums / counts, np.nan)
 
 
+def _present(values) -> list[float]:
+    """The values that are not missing, as floats (a Series or a float array)."""
+    if isinstance(values, pd.Series):
+        values = values.to_numpy(dtype=float, na_value=np.nan)
+    return values[~np.isnan(values)].tolist()
+
+
 def _drift_of(cb: ColumnBins, ref, cur, ranges: pd.DataFrame, ref_sums=None, cur_sums=None):
     """``column_drift`` of one column, with what numeric columns also need.
+
+    ``ranges`` holds the column's rows of the period's statistics: its ``low`` and ``high``
+    (a frame, or float arrays).
 
     Numeric columns pass their bin edges, the range seen on both sides (the reference's and the
     period's min and max close the open tail bins), the baseline std as the effect scale (a
@@ -217,7 +259,7 @@ def _drift_of(cb: ColumnBins, ref, cur, ranges: pd.DataFrame, ref_sums=None, cur
     """
     if not cb.column.is_numeric:
         return column_drift(cb.column.kind.value, ref, cur)
-    seen = ranges[ranges["column_name"] == cb.column.name]
+    lows, highs = (_present(ranges[side]) for side in ("low", "high"))
     means = {}
     if ref_sums is not None and cur_sums is not None:
         ref_means, cur_means = _bin_means(cb, ref, ref_sums), _bin_means(cb, cur, cur_sums)
@@ -228,8 +270,8 @@ def _drift_of(cb: ColumnBins, ref, cur, ranges: pd.DataFrame, ref_sums=None, cur
         ref,
         cur,
         edges=cb.edges,
-        low=min([cb.low, *seen["low"].dropna().tolist()]),
-        high=max([cb.high, *seen["high"].dropna().tolist()]),
+        low=min([cb.low, *lows]),
+        high=max([cb.high, *highs]),
         scale=cb.std or 1.0,
         **means,
     )
@@ -299,13 +341,15 @@ def _decide_nulls(rows: list[dict], t: Thresholds, alpha: float) -> None:
             row["null_severity"] = "ERROR" if change >= t.null_rate_error else "WARN"
 
 
-def _null_part(cb: ColumnBins, ref_rows, cur_stats: pd.DataFrame, t: Thresholds) -> dict:
-    """The null-rate columns of one drift row (labels have none)."""
-    n_ok = cur_stats["n_ok"].dropna()
-    cur_rows = int(n_ok.sum()) if len(n_ok) else 0
-    cur_null = int(cur_stats["n_null_ok"].fillna(0).sum()) if len(n_ok) else 0
-    ref_n = int(ref_rows["n_rows"].sum()) if ref_rows is not None else 0
-    ref_null = int(ref_rows["n_null"].sum()) if ref_rows is not None else 0
+def _null_part(
+    cb: ColumnBins, ref_rows: dict | None, cur_stats: dict | None, t: Thresholds
+) -> dict:
+    """The null-rate columns of one drift row (labels have none); arrays as ``_arrays_by``'s."""
+    n_ok = _present(cur_stats["n_ok"]) if cur_stats is not None else []
+    cur_rows = int(sum(n_ok)) if n_ok else 0
+    cur_null = int(np.nansum(cur_stats["n_null_ok"])) if n_ok else 0
+    ref_n = int(np.nansum(ref_rows["n_rows"])) if ref_rows is not None else 0
+    ref_null = int(np.nansum(ref_rows["n_null"])) if ref_rows is not None else 0
     part = {"n_rows_ref": ref_n, "n_null_ref": ref_null, "n_rows_cur": cur_rows}
     part["n_null_cur"] = cur_null
     if cur_rows == 0 or ref_n == 0:
@@ -329,38 +373,40 @@ def _period_drift(
     baseline: Baseline,
     references: dict,
     null_references: dict,
-    current: pd.DataFrame,
-    stats: pd.DataFrame,
+    current: dict,
+    stats: dict,
     alpha: float,
 ) -> list[dict]:
-    """Drift rows of one period; ``references`` and ``null_references`` from ``_reference_for``."""
+    """Drift rows of one period.
+
+    ``current`` and ``stats``: the period's ``HIST_FIELDS`` and ``STATS_FIELDS`` arrays per
+    column; ``references`` and ``null_references`` from ``_reference_for``.
+    """
     t = model.thresholds
     rows, results, result_rows = [], [], []
-    by_column = dict(tuple(current.groupby("column_name")))
-    stats_by_column = dict(tuple(stats.groupby("column_name"))) if len(stats) else {}
     for cb in baseline.columns:
         name = cb.column.name
         base = {"column_name": name, "column_role": cb.column.role, "kind": cb.column.kind.value}
-        cur_rows = by_column.get(name, current.iloc[0:0])
+        cur_rows = current.get(name)
         ref_rows, scope = references.get(name, (None, "all"))
         base["reference_scope"] = scope
         if cb.column.role in LABEL_ROLES:
-            if cur_rows.empty:
+            if cur_rows is None:
                 continue  # no labels arrived in the period: label drift is simply not measured
         else:
             null_rows, null_scope = null_references.get(name, (None, "all"))
-            base |= _null_part(cb, null_rows, stats_by_column.get(name, stats.iloc[0:0]), t)
+            base |= _null_part(cb, null_rows, stats.get(name), t)
             base["null_reference_scope"] = null_scope
         cur, cur_sums = np.zeros(cb.n_bins), np.zeros(cb.n_bins)
         ref, ref_sums = np.zeros(cb.n_bins), np.zeros(cb.n_bins)
-        if not cur_rows.empty:
-            at = cur_rows["bin_index"].to_numpy(dtype=int)
-            cur[at] = cur_rows["n"].to_numpy(dtype=float)
-            cur_sums[at] = cur_rows["sum_shifted"].to_numpy(dtype=float)
+        if cur_rows is not None:
+            at = cur_rows["bin_index"].astype(int)
+            cur[at] = cur_rows["n"]
+            cur_sums[at] = cur_rows["sum_shifted"]
         if ref_rows is not None:
-            at = ref_rows["bin_index"].to_numpy(dtype=int)
-            ref[at] = ref_rows["reference_count"].to_numpy(dtype=float)
-            ref_sums[at] = ref_rows["reference_sum_shifted"].to_numpy(dtype=float)
+            at = ref_rows["bin_index"].astype(int)
+            ref[at] = ref_rows["reference_count"]
+            ref_sums[at] = ref_rows["reference_sum_shifted"]
         if cur.sum() == 0 or ref.sum() == 0:
             rows.append(
                 base
@@ -372,8 +418,8 @@ def _period_drift(
                 }
             )
             continue
-        column_stats = stats_by_column.get(name, stats.iloc[0:0])  # its rows of ``stats``
-        result = _drift_of(cb, ref, cur, column_stats, ref_sums, cur_sums)
+        no_stats = {"low": np.array([]), "high": np.array([])}
+        result = _drift_of(cb, ref, cur, stats.get(name, no_stats), ref_sums, cur_sums)
         floor, source = column_floor(
             cb.floor, t.drift_effect_warn, t.adaptive_floor_sigmas, result.n_cur, result.n_ref
         )
@@ -462,8 +508,9 @@ def compute_drift(
     stats = _column_stats(warehouse, model, grain, start, end)
     keys = pd.concat([hist[["period", "baseline_id"]], stats[["period", "baseline_id"]]])
     keys = keys.dropna().drop_duplicates().sort_values(["period", "baseline_id"])
-    hist_by_key = dict(tuple(hist.groupby(["period", "baseline_id"]))) if len(hist) else {}
-    stats_by_key = dict(tuple(stats.groupby(["period", "baseline_id"]))) if len(stats) else {}
+    key_columns = ["period", "baseline_id", "column_name"]
+    hist_by_key = _nested(_arrays_by(hist, key_columns, HIST_FIELDS))
+    stats_by_key = _nested(_arrays_by(stats, key_columns, STATS_FIELDS))
     # (baseline, hour of day) -> reference rows per column: a range of days repeats them
     references: dict = {}
     baselines: dict = {}
@@ -475,11 +522,11 @@ def compute_drift(
             reference = reference_histogram(warehouse, model.name, baseline_id, hour_of_day)
             ref_nulls = reference_nulls(warehouse, model.name, baseline_id, hour_of_day)
             references[(baseline_id, hour_of_day)] = (
-                _reference_for(reference, hour_of_day, "reference_count"),
-                _reference_for(ref_nulls, hour_of_day, "n_rows"),
+                _reference_for(reference, hour_of_day, "reference_count", REFERENCE_FIELDS),
+                _reference_for(ref_nulls, hour_of_day, "n_rows", NULL_REFERENCE_FIELDS),
             )
-        current = hist_by_key.get((period, baseline_id), hist.iloc[0:0])
-        period_stats = stats_by_key.get((period, baseline_id), stats.iloc[0:0])
+        current = hist_by_key.get((period, baseline_id), {})
+        period_stats = stats_by_key.get((period, baseline_id), {})
         tasks.append((period, baseline_id, (baseline_id, hour_of_day), current, period_stats))
     alpha = period_alpha(model.thresholds, grain)
     out = []
@@ -520,35 +567,35 @@ def _fmt(value) -> float | None:
     )
 
 
-# The drift-table columns the checks' metadata shows (read as named tuples: a frame of every
-# column costs a named-tuple class of 40-odd fields per call).
-TABLE_COLUMNS = (
-    "column_name",
-    "effect_size",
-    "effect_measure",
-    "adjusted_p",
-    "effect_floor",
-    "floor_source",
-    "psi",
-    "severity",
-)
-NULL_TABLE_COLUMNS = (
-    "column_name",
-    "null_rate_ref",
-    "null_rate_cur",
-    "change",
-    "null_effect_floor",
-    "null_floor_source",
-    "null_adjusted_p",
-    "n_rows_cur",
-    "null_reference_scope",
-    "null_severity",
-)
+def period_records(frame: pd.DataFrame | list[dict]) -> list[dict]:
+    """A period's drift rows as dicts (a few dozen rows: pandas' cost per call dwarfs them).
+
+    Values as pandas gives them (``to_dict``): Python scalars, NaN for a missing number.
+    """
+    if isinstance(frame, list):
+        return frame
+    return frame.to_dict("records") if len(frame) else []
 
 
-def _columns(frame: pd.DataFrame, columns: tuple[str, ...]):
-    """``frame.itertuples()`` over those of ``columns`` it has."""
-    return frame[[c for c in columns if c in frame.columns]].itertuples()
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _largest_first(rows: list[dict], key: str) -> list[dict]:
+    """``rows`` in the order of pandas' ``sort_values(key, ascending=False)``: missing last.
+
+    The same index arithmetic as pandas' ``nargsort``, so ties come out in the same order.
+    """
+    values = np.array([np.nan if _missing(r[key]) else r[key] for r in rows], dtype=float)
+    missing = np.isnan(values)
+    present = np.arange(len(rows))[~missing][::-1]
+    order = present[values[~missing][::-1].argsort(kind="quicksort")][::-1]
+    return [rows[i] for i in (*order, *np.nonzero(missing)[0])]
+
+
+def _max(values) -> float:
+    present = [v for v in values if not _missing(v)]
+    return max(present) if present else math.nan
 
 
 def drift_outcome(
@@ -564,16 +611,16 @@ def drift_outcome(
     the hour's schema check, listed in ``blocked``) it does not judge, and says why.
     """
     blocked = dict(blocked or {})
-    rows = frame[frame["column_role"].isin(roles)]
-    measured = rows[rows["severity"] != NO_DATA]
-    no_data = sorted(rows.loc[rows["severity"] == NO_DATA, "column_name"])
+    rows = [r for r in period_records(frame) if r["column_role"] in roles]
+    measured = [r for r in rows if r["severity"] != NO_DATA]
+    no_data = sorted(r["column_name"] for r in rows if r["severity"] == NO_DATA)
     blocked_here = sorted(c for c in no_data if c in blocked or "*" in blocked)
     no_data = [c for c in no_data if c not in blocked_here]
-    if measured.empty:
+    if not measured:
         why = "no data to compare with the baseline" + (
             f" ({', '.join(no_data)})" if no_data else ""
         )
-        if blocked_here or ("*" in blocked and rows.empty):
+        if blocked_here or ("*" in blocked and not rows):
             why = "columns blocked by the schema check: " + "; ".join(
                 f"{c}: {r}" for c, r in sorted(blocked.items())
             )
@@ -582,36 +629,37 @@ def drift_outcome(
             why,
             {"columns_without_data": no_data, "blocked_columns": blocked},
         )
-    drifted = measured[measured["drifted"].astype(bool)].sort_values("effect_size", ascending=False)
+    by_effect = _largest_first(measured, "effect_size")
+    drifted = [r for r in by_effect if bool(r["drifted"])]
     table = [
         {
-            "column": r.column_name,
-            "effect": _fmt(r.effect_size),
-            "measure": r.effect_measure,
-            "adjusted_p": _fmt(r.adjusted_p),
-            "floor": _fmt(getattr(r, "effect_floor", None)),
-            "floor_source": _text(getattr(r, "floor_source", None)),
-            "psi": _fmt(r.psi),
-            "severity": r.severity,
+            "column": r["column_name"],
+            "effect": _fmt(r["effect_size"]),
+            "measure": r["effect_measure"],
+            "adjusted_p": _fmt(r["adjusted_p"]),
+            "floor": _fmt(r.get("effect_floor")),
+            "floor_source": _text(r.get("floor_source")),
+            "psi": _fmt(r["psi"]),
+            "severity": r["severity"],
         }
-        for r in _columns(measured.sort_values("effect_size", ascending=False), TABLE_COLUMNS)
+        for r in by_effect
     ]
     meta = {
         "columns_measured": len(measured),
         "columns_drifted": len(drifted),
         "share_drifted": round(len(drifted) / len(measured), 4),
-        "max_effect_size": _fmt(measured["effect_size"].max()),
-        "drifted_columns": sorted(drifted["column_name"]),
+        "max_effect_size": _fmt(_max(r["effect_size"] for r in measured)),
+        "drifted_columns": sorted(r["column_name"] for r in drifted),
         "columns": table,
         "columns_without_data": no_data,
         "blocked_columns": {c: blocked.get(c, blocked.get("*")) for c in blocked_here},
     }
-    if drifted.empty:
+    if not drifted:
         return CheckOutcome(check_name, True, "WARN", "no significant drift", meta)
-    severity = "ERROR" if (drifted["severity"] == "ERROR").any() else "WARN"
+    severity = "ERROR" if any(r["severity"] == "ERROR" for r in drifted) else "WARN"
     top = ", ".join(
-        f"{r.column_name} ({readable.effect(r.effect_measure, r.effect_size)})"
-        for r in _columns(drifted.head(5), TABLE_COLUMNS)
+        f"{r['column_name']} ({readable.effect(r['effect_measure'], r['effect_size'])})"
+        for r in drifted[:5]
     )
     return CheckOutcome(
         check_name, False, severity, f"drift in {len(drifted)} column(s): {top}", meta
@@ -629,49 +677,49 @@ def null_rate_outcome(frame: pd.DataFrame, check_name: str = "null_rate") -> Che
     some changed by less. With no column measurable (no ok predictions, no reference rows)
     it does not judge (``passed`` None) and says why: a not-judged check is not a failure.
     """
-    rows = frame[frame["column_role"].isin(NULL_RATE_ROLES)] if len(frame) else frame
-    if "null_severity" in rows.columns:
-        judged = rows["null_p_value"].notna()
-    else:
-        judged = pd.Series(False, index=rows.index)
-    measured = rows[judged]
-    if measured.empty:
+    rows = [r for r in period_records(frame) if r["column_role"] in NULL_RATE_ROLES]
+    measured = [r for r in rows if "null_severity" in r and not _missing(r["null_p_value"])]
+    if not measured:
         why = "no ok predictions to compare with the reference's null rates"
         return CheckOutcome(check_name, None, "WARN", f"not judged: {why}", {"columns_measured": 0})
-    change = measured["null_rate_cur"] - measured["null_rate_ref"]
-    measured = measured.assign(change=change, size=change.abs()).sort_values(
-        "size", ascending=False
+    measured = _largest_first(
+        [
+            r | {"change": change, "size": abs(change)}
+            for r in measured
+            for change in (r["null_rate_cur"] - r["null_rate_ref"],)
+        ],
+        "size",
     )
-    changed = measured[measured["null_changed"].astype("boolean").fillna(False).astype(bool)]
+    changed = [r for r in measured if not _missing(r["null_changed"]) and bool(r["null_changed"])]
     table = [
         {
-            "column": r.column_name,
-            "null_rate_ref": _fmt(r.null_rate_ref),
-            "null_rate_cur": _fmt(r.null_rate_cur),
-            "change": _fmt(r.change),
-            "floor": _fmt(r.null_effect_floor),
-            "floor_source": _text(r.null_floor_source),
-            "adjusted_p": _fmt(r.null_adjusted_p),
-            "rows": int(r.n_rows_cur),
-            "reference_scope": _text(r.null_reference_scope),
-            "severity": _text(r.null_severity),
+            "column": r["column_name"],
+            "null_rate_ref": _fmt(r["null_rate_ref"]),
+            "null_rate_cur": _fmt(r["null_rate_cur"]),
+            "change": _fmt(r["change"]),
+            "floor": _fmt(r["null_effect_floor"]),
+            "floor_source": _text(r["null_floor_source"]),
+            "adjusted_p": _fmt(r["null_adjusted_p"]),
+            "rows": int(r["n_rows_cur"]),
+            "reference_scope": _text(r["null_reference_scope"]),
+            "severity": _text(r["null_severity"]),
         }
-        for r in _columns(measured, NULL_TABLE_COLUMNS)
+        for r in measured
     ]
     meta = {
         "columns_measured": len(measured),
         "columns_changed": len(changed),
-        "changed_columns": sorted(changed["column_name"]),
-        "max_change": _fmt(measured["size"].max()),
+        "changed_columns": sorted(r["column_name"] for r in changed),
+        "max_change": _fmt(_max(r["size"] for r in measured)),
         "effect_measure": "null rate difference (current - reference, among ok predictions)",
         "columns": table,
     }
-    if changed.empty:
+    if not changed:
         return CheckOutcome(check_name, True, "WARN", "null rates in line with the baseline", meta)
-    severity = "ERROR" if (changed["null_severity"] == "ERROR").any() else "WARN"
+    severity = "ERROR" if any(r["null_severity"] == "ERROR" for r in changed) else "WARN"
     top = ", ".join(
-        f"{r.column_name} {r.null_rate_ref:.1%} -> {r.null_rate_cur:.1%}"
-        for r in _columns(changed.head(5), NULL_TABLE_COLUMNS)
+        f"{r['column_name']} {r['null_rate_ref']:.1%} -> {r['null_rate_cur']:.1%}"
+        for r in changed[:5]
     )
     return CheckOutcome(
         check_name, False, severity, f"null rate changed in {len(changed)} column(s): {top}", meta

@@ -103,20 +103,36 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
         return found
 
     def _store_asset_event(self, conn, event, event_id: int) -> None:
-        """Dagster's upsert of the asset's row, update first.
+        """Dagster's upsert of the asset's row, update first; in a batch, once per asset.
 
         Dagster inserts and, when the key exists (every event after an asset's first), catches
         the integrity error and updates: two statements and an exception per event. Updating
         first, then inserting where no row was updated, writes the same row.
+
+        Each kind of asset event sets the same columns of the row every time, so after a batch
+        the row holds, per column, the value of the batch's last event setting it: only the
+        last event of each kind matters, and the row is written once at the end of the batch
+        (a ranged run's batch holds an asset's materialisation of every partition).
         """
         if not (event.dagster_event and event.dagster_event.asset_key):
             return
-        values = self._get_asset_entry_values(
-            event, event_id, self._has_asset_key_index_cols_on_connection(conn)
-        )
+        pending = getattr(self._batch_state(), "asset_rows", None)
+        if pending is not None:
+            kinds = pending.setdefault(event.dagster_event.asset_key, {})
+            kinds.pop(event.dagster_event_type, None)  # re-inserted last: dicts keep order
+            kinds[event.dagster_event_type] = (event, event_id)
+            return
+        self._upsert_asset_row(conn, [(event, event_id)])
+
+    def _upsert_asset_row(self, conn, events) -> None:
+        """Set the asset's row from ``events`` (of one asset), later events winning."""
+        index_cols = self._has_asset_key_index_cols_on_connection(conn)
+        values = {}
+        for event, event_id in events:
+            values |= self._get_asset_entry_values(event, event_id, index_cols)
         if not values:
             return
-        key = event.dagster_event.asset_key.to_string()
+        key = events[-1][0].dagster_event.asset_key.to_string()
         update = AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == key)
         if conn.execute(update).rowcount:
             return
@@ -134,12 +150,14 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
             return
         with self._pooled_engine().connect() as conn:
             with conn.begin():
-                state.conn = conn
+                state.conn, state.asset_rows = conn, {}
                 try:
                     for event in events:
                         self.store_event(event)
+                    for kinds in state.asset_rows.values():
+                        self._upsert_asset_row(conn, list(kinds.values()))
                 finally:
-                    state.conn = None
+                    state.conn, state.asset_rows = None, None
 
     def dispose(self) -> None:
         """Close pooled connections, then what the parent holds."""

@@ -505,6 +505,15 @@ def test_only_a_long_range_on_two_cores_gets_a_second_process(monkeypatch):
     from modelmon_dagster.defs.drift import assets
 
     monkeypatch.setattr(assets.os, "sched_getaffinity", lambda pid: {0, 1})
-    assert [assets.drift_workers(n) for n in (1, 24, 95, 96, 720)] == [1, 1, 1, 2, 2]
+    # 20 columns: 30 days of hours stay in one process, 90 days get a second one
+    assert [assets.drift_workers(n, 20) for n in (1, 24, 720, 1999, 2000, 2160)] == [
+        1,
+        1,
+        1,
+        1,
+        2,
+        2,
+    ]
+    assert assets.drift_workers(720, 100) == 2  # a wide model sooner
     monkeypatch.setattr(assets.os, "sched_getaffinity", lambda pid: {0})
-    assert assets.drift_workers(720) == 1
+    assert assets.drift_workers(2160, 20) == 1

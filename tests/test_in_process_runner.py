@@ -115,3 +115,44 @@ def test_the_asset_row_is_updated_in_place_not_reinserted(tmp_path, monkeypatch)
         with instance.event_log_storage._pooled_engine().connect() as conn:
             rows = conn.execute(sa.text("SELECT asset_key, last_run_id FROM asset_keys")).all()
         assert rows == [('["counted"]', last.run_id)]
+
+
+def _asset_row_after_ranged_run(tmp_path, monkeypatch, batch_size: str):
+    home = tmp_path / f"row-{batch_size}"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)
+    with dg.DagsterInstance.get() as instance:
+        updates = []
+        sa.event.listen(
+            instance.event_log_storage._pooled_engine(),
+            "before_cursor_execute",
+            lambda conn, cursor, sql, *a: (
+                updates.append(1) if sql.startswith("UPDATE asset_keys") else None
+            ),
+        )
+        run = InProcessRunner(DEFS, instance).run_range(
+            "counted_job", "2026-11-16-00:00", "2026-11-16-23:00"
+        )
+        latest = instance.get_latest_materialization_event(dg.AssetKey("counted"))
+        with instance.event_log_storage._pooled_engine().connect() as conn:
+            row = conn.execute(
+                sa.text("SELECT last_run_id, last_materialization_timestamp FROM asset_keys")
+            ).one()
+        last_hour = instance.fetch_materializations(dg.AssetKey("counted"), limit=1).records[0]
+        return run.run_id, row, latest, last_hour, len(updates)
+
+
+def test_a_batch_writes_each_assets_row_once_as_event_by_event_would(tmp_path, monkeypatch):
+    # Each kind of asset event sets the same columns, so only the batch's last event of each
+    # kind decides the row: it is written once per batch, not once per partition.
+    runs = {
+        size: _asset_row_after_ranged_run(tmp_path, monkeypatch, size) for size in ("0", "1000")
+    }
+    for run_id, row, latest, last_hour, _ in runs.values():
+        assert row.last_run_id == run_id == latest.run_id
+        # the row's materialisation is the run's last one stored (its 24th partition)
+        assert latest.dagster_event.partition == last_hour.partition_key == "2026-11-16-23:00"
+        assert row.last_materialization_timestamp is not None
+    assert runs["0"][4] >= 24 and runs["1000"][4] <= 2  # planned, then materialised
