@@ -274,3 +274,35 @@ def test_checks_judge_a_chunked_hour_as_one(ready, settings, fraud):  # noqa: F8
         f for f in judged.quality.metadata["failed_expectations"] if f["column"] == "country"
     )
     assert failing["unexpected_count"] == 24 and len(failing["failing_rows"]) == 5
+
+
+def test_a_declined_chunk_goes_line_by_line_in_smaller_pieces(
+    warehouse, tmp_path, fraud, monkeypatch
+):
+    """Clean chunks stay large (fast), a chunk the one pass declines is parsed line by line in
+    pieces of ``LINE_PATH_CHUNK_BYTES`` (the line path takes several times its chunk in memory):
+    the same rows and quarantine as the whole chunk parsed line by line."""
+    from modelmon_dagster.ingest import load as ingest_load
+
+    lines = lines_of(fraud, 60)
+    lines[7] = lines[3]  # a duplicate within a piece
+    lines[40] = lines[5]  # and one across pieces: the first copy stays
+    lines[44] = "{not json"
+    lines[50] = json.dumps(dict(json.loads(lines[50]), status="maybe"))
+    write(tmp_path, fraud, lines[:30], name="a.jsonl")
+    write(tmp_path, fraud, lines[30:], name="b.jsonl")
+    whole = load_prediction_hour(warehouse, fraud, tmp_path, HOUR, chunk_bytes=WHOLE)
+    rows, quarantine = stored(warehouse, fraud), quarantined(warehouse)
+    monkeypatch.setattr(ingest_load, "LINE_PATH_CHUNK_BYTES", len(lines[0]) * 8)
+    pieces = load_prediction_hour(warehouse, fraud, tmp_path, HOUR, chunk_bytes=WHOLE)
+    assert whole.chunks == 1 and pieces.chunks > 6
+    assert (pieces.lines, pieces.rows, pieces.quarantined) == (60, 56, 4)
+    assert pieces.quarantine_reasons == whole.quarantine_reasons
+    assert rows.equals(stored(warehouse, fraud))
+    assert quarantine.equals(quarantined(warehouse))
+    assert quarantine["line_no"].tolist() == [8, 11, 15, 21]  # b.jsonl's lines 11, 15, 21
+    # A clean chunk larger than a piece is still read in one pass.
+    write(tmp_path, fraud, lines_of(fraud, 60)[:30], name="a.jsonl")
+    write(tmp_path, fraud, lines_of(fraud, 60)[30:], name="b.jsonl")
+    clean = load_prediction_hour(warehouse, fraud, tmp_path, HOUR, chunk_bytes=WHOLE)
+    assert clean.chunks == 1 and clean.line_path_files == 0

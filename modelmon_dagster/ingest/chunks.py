@@ -8,7 +8,7 @@ character, so no character is split.
 """
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 # About 100k lines of 650 bytes. A clean chunk takes a few times its size in memory to parse,
@@ -37,19 +37,35 @@ def as_parts(files: Sequence[Path | Part]) -> list[Part]:
 
 def chunks(files: Sequence[Path], chunk_bytes: int, scratch: Path) -> Iterator[list[Part]]:
     """The files' chunks in order; each scratch file is removed when the next chunk is asked."""
+    return chunk_parts(as_parts(files), chunk_bytes, scratch)
+
+
+def chunk_parts(parts: Sequence[Part], chunk_bytes: int, scratch: Path) -> Iterator[list[Part]]:
+    """``parts`` (whole files or line ranges) as chunks of about ``chunk_bytes``, in order.
+
+    A part larger than ``chunk_bytes`` is cut into line ranges that keep its log file, its
+    position in the hour and their line numbers in that file.
+    """
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
     group: list[Part] = []
     size = 0
-    for index, path in enumerate(files):
-        n = path.stat().st_size
+    for part in parts:
+        n = part.read_path.stat().st_size
         if group and (size + n > chunk_bytes or n > chunk_bytes):
             yield group
             group, size = [], 0
         if n > chunk_bytes:
-            yield from ([p] for p in _ranges(path, index, chunk_bytes, scratch))
+            for cut in _ranges(part.read_path, part.file_index, chunk_bytes, scratch):
+                yield [
+                    replace(
+                        cut,
+                        source_file=part.source_file,
+                        first_line=part.first_line + cut.first_line,
+                    )
+                ]
             continue
-        group.append(Part(path, path, index))
+        group.append(part)
         size += n
     if group:
         yield group

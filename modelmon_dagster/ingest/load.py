@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from modelmon_dagster.config import ModelConfig
-from modelmon_dagster.ingest.chunks import CHUNK_BYTES, Part, chunks
+from modelmon_dagster.ingest.chunks import CHUNK_BYTES, Part, chunk_parts, chunks
 from modelmon_dagster.ingest.parser import (
     ParsedBatch,
     parse_clean_hours,
@@ -103,7 +103,8 @@ class _Hour:
     files: list[Path]
     skipped: tuple[str, ...]
     schema: TableSchema
-    parse: Callable[[list[Part]], tuple[ParsedBatch, pa.Table]]
+    # parts -> (batch, rows to write); with ``one_pass_only=True``, None if it needs the line path
+    parse: Callable[..., tuple[ParsedBatch, pa.Table] | None]
     # Run in the load's transaction once the hour's rows are written (raises ``_Redo``).
     check: Callable[[sa.Connection, "_Tally"], None] | None = None
     # Whether ``parse`` is the first attempt's (then chunks parsed ahead can be used).
@@ -189,8 +190,9 @@ class _Parsed:
                         return
                     small, size = [], 0
                     for parts in chunks(hour.files, self._chunk_bytes, Path(scratch)):
-                        if not self._put((i, parts, *hour.parse(parts))):
-                            return
+                        for item in _parse_chunk(hour, parts, Path(scratch)):
+                            if not self._put((i, *item)):
+                                return
                     if not self._put((i, self._END, None, None)):
                         return
                 self._put_small(small, Path(scratch))
@@ -207,9 +209,12 @@ class _Parsed:
         }
         shared = self._shared([i for i in indexes if parts[i]], parts)
         for i in indexes:
-            if parts[i]:
-                batch = shared[i] if i in shared else self._hours[i].parse(parts[i])
-                if not self._put((i, parts[i], *batch)):
+            if i in shared:
+                items = [(parts[i], *shared[i])]
+            else:
+                items = _parse_chunk(self._hours[i], parts[i], scratch) if parts[i] else []
+            for item in items:
+                if not self._put((i, *item)):
                     return False
             if not self._put((i, self._END, None, None)):
                 return False
@@ -255,7 +260,7 @@ class _Parsed:
                 yield parts, batch, rows
         with tempfile.TemporaryDirectory(prefix="modelmon-ingest-") as scratch:
             for parts in chunks(hour.files, self._chunk_bytes, Path(scratch)):
-                yield (parts, *hour.parse(parts))
+                yield from _parse_chunk(hour, parts, Path(scratch))
 
     def close(self) -> None:
         """Stop the parsing thread (after a failure: nothing more is needed) and wait for it."""
@@ -267,6 +272,33 @@ class _Parsed:
                 except queue.Empty:
                     pass
             self._thread.join()
+
+
+# A chunk the one pass declines is parsed line by line in pieces of at most this many bytes:
+# the line path takes several times its chunk in memory (measured: one bad line in a 64 MB
+# chunk peaked at 942 MB, in 16 MB chunks at 737 MB), while clean chunks stay large (a 1M-line
+# day: 6.0-6.6 CPU-s in 64 MB chunks, 9.1 in 16 MB ones).
+LINE_PATH_CHUNK_BYTES = 16 << 20
+
+
+def _parse_chunk(
+    hour: _Hour, parts: list[Part], scratch: Path
+) -> Iterator[tuple[list[Part], ParsedBatch, pa.Table]]:
+    """``(parts, batch, rows)`` of one chunk: itself if clean, else pieces parsed line by line.
+
+    Pieces are chunks of their own (an id repeated across them is found as across any chunks).
+    """
+    if sum(p.read_path.stat().st_size for p in parts) > LINE_PATH_CHUNK_BYTES:
+        parsed = hour.parse(parts, one_pass_only=True)
+        if parsed is not None:
+            yield parts, *parsed
+            return
+        finer = scratch / "line-path"
+        finer.mkdir(exist_ok=True)
+        for piece in chunk_parts(parts, LINE_PATH_CHUNK_BYTES, finer):
+            yield piece, *hour.parse(piece)
+        return
+    yield parts, *hour.parse(parts)
 
 
 def _write_group(
@@ -426,14 +458,19 @@ class _PredictionChunks:
     duplicated: frozenset[str] = frozenset()  # repeated within the hour: the first copy stays
     accepted: set[str] = field(default_factory=set)  # ids of ``duplicated`` accepted so far
 
-    def parse(self, parts: list[Part]) -> tuple[ParsedBatch, pa.Table]:
+    def parse(
+        self, parts: list[Part], one_pass_only: bool = False
+    ) -> tuple[ParsedBatch, pa.Table] | None:
         batch = parse_prediction_files(
             parts,
             self.model,
             self.hour,
             repeated_ids=sorted(self.elsewhere),
             earlier_ids=sorted(self.accepted),
+            one_pass_only=one_pass_only,
         )
+        if batch is None:
+            return None
         if self.duplicated:
             ids = batch.rows.column("prediction_id")
             mask = pc.is_in(ids, value_set=pa.array(sorted(self.duplicated), pa.string()))
@@ -597,9 +634,11 @@ def load_label_hours(
 
 
 def _label_parser(model: ModelConfig, hour: dt.datetime):
-    def parse(parts: list[Part]) -> tuple[ParsedBatch, pa.Table]:
-        batch = parse_label_files(parts, model, hour)
-        return batch, _hour_column(batch.rows, hour)
+    def parse(
+        parts: list[Part], one_pass_only: bool = False
+    ) -> tuple[ParsedBatch, pa.Table] | None:
+        batch = parse_label_files(parts, model, hour, one_pass_only=one_pass_only)
+        return None if batch is None else (batch, _hour_column(batch.rows, hour))
 
     return parse
 

@@ -329,7 +329,8 @@ def _parse(
     params: dict,
     output_columns: str,
     window: bool,
-) -> ParsedBatch:
+    one_pass_only: bool = False,
+) -> ParsedBatch | None:
     parts = {p.file_index: p for p in as_parts(files)}
     output_sql = f"SELECT {output_columns} FROM validated WHERE reason IS NULL"
     con = _connect()
@@ -345,6 +346,8 @@ def _parse(
                 lines=clean.num_rows,
                 line_path_files=0,
             )
+        if one_pass_only:
+            return None
         line_path: set[int] = set()
         one_read = True
         while True:
@@ -449,7 +452,8 @@ def parse_prediction_files(
     hour: dt.datetime | None = None,
     repeated_ids: Sequence[str] = (),
     earlier_ids: Sequence[str] = (),
-) -> ParsedBatch:
+    one_pass_only: bool = False,
+) -> ParsedBatch | None:
     """Parse prediction log files of one model.
 
     Parameters
@@ -465,6 +469,8 @@ def parse_prediction_files(
         Ids already stored in another hour: their records are quarantined as repeats.
     earlier_ids : sequence of str, optional
         Ids already accepted from an earlier chunk of the same hour: duplicates.
+    one_pass_only : bool, optional
+        Return None instead of parsing line by line when the one pass declines the files.
 
     Returns
     -------
@@ -477,7 +483,8 @@ def parse_prediction_files(
     listed as ``name:missing`` and a value of the wrong type as ``name:type`` in the
     ``schema_errors`` column, and the value is stored as NULL. Quality checks act on them.
     """
-    return _parse(files, *_prediction_query(model, hour, repeated_ids, earlier_ids))
+    query = _prediction_query(model, hour, repeated_ids, earlier_ids)
+    return _parse(files, *query, one_pass_only=one_pass_only)
 
 
 def _prediction_query(
@@ -525,8 +532,11 @@ LABEL_CLOCK_SKEW = dt.timedelta(minutes=15)
 
 
 def parse_label_files(
-    files: Sequence[Path | Part], model: ModelConfig, hour: dt.datetime | None = None
-) -> ParsedBatch:
+    files: Sequence[Path | Part],
+    model: ModelConfig,
+    hour: dt.datetime | None = None,
+    one_pass_only: bool = False,
+) -> ParsedBatch | None:
     """Parse label log files of one model.
 
     Parameters
@@ -539,6 +549,8 @@ def parse_label_files(
     hour : datetime, optional
         The arrival hour (naive UTC). When given, labels stamped later than its end plus
         ``LABEL_CLOCK_SKEW`` are quarantined.
+    one_pass_only : bool, optional
+        Return None instead of parsing line by line when the one pass declines the files.
 
     Returns
     -------
@@ -547,7 +559,7 @@ def parse_label_files(
         arrival_seq``. A repeated prediction id (a corrected label) keeps every record;
         ``arrival_seq`` orders them by file, then line.
     """
-    return _parse(files, *_label_query(model, hour))
+    return _parse(files, *_label_query(model, hour), one_pass_only=one_pass_only)
 
 
 def _label_query(
