@@ -130,6 +130,15 @@ class ChunkWriter:
         self._stages = {}
 
 
+def _duckdb_session(dbapi_connection, _record) -> None:
+    """Settings of every DuckDB warehouse connection."""
+    # Timestamps without an offset are read as UTC whatever the machine's zone (the log
+    # format's rule; ``ingest.direct`` parses logs in the warehouse itself).
+    dbapi_connection.execute("SET TimeZone = 'UTC'")
+    # A long statement (a day of logs loaded in one) must not draw a progress bar in the logs.
+    dbapi_connection.execute("SET enable_progress_bar = false")
+
+
 # DuckDB's cache and working memory per process (DuckDB's own default is 80% of the RAM). A
 # warehouse URL may set another: ``duckdb:///path.duckdb?memory_limit=256MB``.
 DUCKDB_MEMORY_LIMIT = "1GB"
@@ -146,6 +155,8 @@ class Warehouse:
             self.engine.dispose()
             config = {"memory_limit": DUCKDB_MEMORY_LIMIT}
             self.engine = sa.create_engine(url, future=True, connect_args={"config": config})
+        if self.dialect == "duckdb":
+            sa.event.listen(self.engine, "connect", _duckdb_session)
         # Schemas this object has already created or extended (DDL checks cost a round trip).
         self._ensured: set[TableSchema] = set()
         self._existing: set[str] = set()

@@ -156,7 +156,9 @@ def test_a_multibyte_character_across_a_chunk_boundary_is_kept_whole(warehouse, 
     write(tmp_path, fraud, encoded)
     # The first read block ends inside the first record's "日" (three bytes in UTF-8).
     offset = encoded[0].encode().index("日".encode())
-    result = load_prediction_hour(warehouse, fraud, tmp_path, HOUR, chunk_bytes=offset + 1)
+    result = load_prediction_hour(
+        warehouse, fraud, tmp_path, HOUR, chunk_bytes=offset + 1, direct=False
+    )
     assert result.chunks == 12 and (result.rows, result.quarantined) == (12, 0)
     got = stored(warehouse, fraud).set_index("prediction_id")["f_country"]
     assert got.to_dict() == {r["prediction_id"]: r["features"]["country"] for r in records}

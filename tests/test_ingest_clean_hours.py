@@ -161,12 +161,12 @@ def test_clean_hours_store_what_hours_parsed_alone_store(warehouse, tmp_path, fr
         f'SELECT * FROM "{raw_labels_table(fraud).name}" ORDER BY partition_hour, arrival_seq'
     )
     monkeypatch.setattr(ingest_load, "parse_clean_hours", lambda *a: None)
-    alone = load_prediction_hours(warehouse, fraud, tmp_path, HOURS)
-    alone_labels = load_label_hours(warehouse, fraud, tmp_path, HOURS)
+    alone = load_prediction_hours(warehouse, fraud, tmp_path, HOURS, direct=False)
+    alone_labels = load_label_hours(warehouse, fraud, tmp_path, HOURS, direct=False)
     expected = (*_tables(warehouse, fraud), warehouse.query_df(label_query))
     calls = _spy(monkeypatch)
-    together = load_prediction_hours(warehouse, fraud, tmp_path, HOURS)
-    together_labels = load_label_hours(warehouse, fraud, tmp_path, HOURS)
+    together = load_prediction_hours(warehouse, fraud, tmp_path, HOURS, direct=False)
+    together_labels = load_label_hours(warehouse, fraud, tmp_path, HOURS, direct=False)
     assert calls == [(PREDICTIONS, 4, True), (LABELS, 4, True)]
     assert together == alone and together_labels == alone_labels
     assert [r.rows for r in together] == [20] * 4
@@ -191,7 +191,9 @@ def test_hours_over_a_chunk_are_parsed_alone(warehouse, tmp_path, fraud, monkeyp
     one_hour = sum(p.stat().st_size for p in paths[HOURS[0]])
     calls = _spy(monkeypatch)
     # Chunks hold about two hours: two passes of two hours each.
-    load_prediction_hours(warehouse, fraud, tmp_path, HOURS, chunk_bytes=int(2.5 * one_hour))
+    load_prediction_hours(
+        warehouse, fraud, tmp_path, HOURS, chunk_bytes=int(2.5 * one_hour), direct=False
+    )
     assert calls == [(PREDICTIONS, 2, True), (PREDICTIONS, 2, True)]
 
 

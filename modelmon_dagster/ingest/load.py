@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 
 from modelmon_dagster.config import ModelConfig
 from modelmon_dagster.ingest.chunks import CHUNK_BYTES, Part, chunk_parts, chunks
+from modelmon_dagster.ingest.direct import load_hours_directly
 from modelmon_dagster.ingest.parser import (
     ParsedBatch,
     parse_clean_hours,
@@ -365,7 +367,63 @@ def _groups(hours: list[_Hour], group_bytes: int) -> Iterator[tuple[list[int], i
         yield group, size
 
 
+# On a DuckDB warehouse, hours are first loaded straight from their files (``ingest.direct``),
+# consecutive hours in one statement while their files hold at most this many bytes. Larger
+# statements write faster (a 1M-line day of 27 MB hours: 2.7 s in one, 2.9 in two, 3.7 in four)
+# but a declined group is read twice, and DuckDB's memory stays within its ``memory_limit``.
+DIRECT_GROUP_BYTES = 512 << 20
+
+# After this many groups in a row are declined (their logs have bad lines or repeats), the
+# run's remaining hours take the general path without trying.
+DIRECT_DECLINES = 2
+
+
 def _load_hours(
+    warehouse: Warehouse,
+    model: ModelConfig,
+    hours: list[_Hour],
+    general: Callable[[list[_Hour]], list[_Tally]],
+    direct: bool,
+) -> list[_Tally]:
+    """Load ``hours``: straight from the files where DuckDB can, otherwise parsed (below).
+
+    Both store the same rows; a group the direct load declines is loaded the general way
+    (``general``: ``_load_parsed`` with the stream's parsing).
+    """
+    if not direct or warehouse.dialect != "duckdb":
+        return general(hours)
+    tallies: list[_Tally] = []
+    declined = 0
+    for group, _ in _groups(hours, DIRECT_GROUP_BYTES):
+        members = [hours[i] for i in group]
+        counts = None
+        if declined < DIRECT_DECLINES:
+            counts = load_hours_directly(
+                warehouse,
+                model,
+                members[0].stream,
+                members[0].schema,
+                [(h.hour, h.files) for h in members],
+                [rep for h in members for rep in h.partitions(model)],
+            )
+        if counts is None:
+            declined += 1
+            tallies += general(members)
+            continue
+        declined = 0
+        for hour, rows in zip(members, counts, strict=True):
+            tallies.append(
+                _Tally(
+                    files=set(hour.files),
+                    lines=rows,
+                    rows=rows,
+                    chunks=1 if hour.files else 0,
+                )
+            )
+    return tallies
+
+
+def _load_parsed(
     warehouse: Warehouse,
     model: ModelConfig,
     hours: list[_Hour],
@@ -537,9 +595,10 @@ def load_prediction_hour(
     logs_root: Path,
     hour: dt.datetime,
     chunk_bytes: int = CHUNK_BYTES,
+    direct: bool = True,
 ) -> IngestResult:
     """Replace one hour's raw predictions and quarantined lines (see ``load_prediction_hours``)."""
-    return load_prediction_hours(warehouse, model, logs_root, [hour], chunk_bytes)[0]
+    return load_prediction_hours(warehouse, model, logs_root, [hour], chunk_bytes, direct=direct)[0]
 
 
 def load_prediction_hours(
@@ -549,6 +608,7 @@ def load_prediction_hours(
     hours: list[dt.datetime],
     chunk_bytes: int = CHUNK_BYTES,
     group_bytes: int = GROUP_BYTES,
+    direct: bool = True,
 ) -> list[IngestResult]:
     """Replace each hour's raw predictions and quarantined lines with what its files hold.
 
@@ -580,7 +640,16 @@ def load_prediction_hours(
         batches = parse_clean_hours(PREDICTIONS, model, [(h.hour, parts) for h, parts in small])
         return None if batches is None else [None if b is None else (b, b.rows) for b in batches]
 
-    tallies = _load_hours(warehouse, model, loads, chunk_bytes, group_bytes, redo, parse_many)
+    general = partial(
+        _load_parsed,
+        warehouse,
+        model,
+        chunk_bytes=chunk_bytes,
+        group_bytes=group_bytes,
+        redo=redo,
+        parse_many=parse_many,
+    )
+    tallies = _load_hours(warehouse, model, loads, general, direct)
     return [
         _result(warehouse, PREDICTIONS, load.hour, tally, schema, load.skipped)
         for load, tally in zip(loads, tallies, strict=True)
@@ -593,9 +662,10 @@ def load_label_hour(
     logs_root: Path,
     hour: dt.datetime,
     chunk_bytes: int = CHUNK_BYTES,
+    direct: bool = True,
 ) -> IngestResult:
     """Replace the labels that arrived in ``hour`` (see ``load_label_hours``)."""
-    return load_label_hours(warehouse, model, logs_root, [hour], chunk_bytes)[0]
+    return load_label_hours(warehouse, model, logs_root, [hour], chunk_bytes, direct=direct)[0]
 
 
 def load_label_hours(
@@ -605,6 +675,7 @@ def load_label_hours(
     hours: list[dt.datetime],
     chunk_bytes: int = CHUNK_BYTES,
     group_bytes: int = GROUP_BYTES,
+    direct: bool = True,
 ) -> list[IngestResult]:
     """Replace the labels that arrived in each hour (and their quarantined lines), by chunks.
 
@@ -624,7 +695,15 @@ def load_label_hours(
         pairs = zip(batches, small, strict=True)
         return [None if b is None else (b, _hour_column(b.rows, h.hour)) for b, (h, _) in pairs]
 
-    tallies = _load_hours(warehouse, model, loads, chunk_bytes, group_bytes, parse_many=parse_many)
+    general = partial(
+        _load_parsed,
+        warehouse,
+        model,
+        chunk_bytes=chunk_bytes,
+        group_bytes=group_bytes,
+        parse_many=parse_many,
+    )
+    tallies = _load_hours(warehouse, model, loads, general, direct)
     results = [
         _result(warehouse, LABELS, load.hour, tally, schema, load.skipped)
         for load, tally in zip(loads, tallies, strict=True)

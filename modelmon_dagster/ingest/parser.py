@@ -590,18 +590,14 @@ _HOUR_INDEX = "__hour_index"
 _WINDOW_COLUMNS = {"window_start": "__window_start", "window_end": "__window_end"}
 
 
-def parse_clean_hours(
-    stream: str, model: ModelConfig, hours: list[tuple[dt.datetime, list[Part]]]
-) -> list[ParsedBatch | None] | None:
-    """Several hours' parts parsed in one pass and split by hour: the clean hours' batches.
+def clean_hours_query(
+    con, stream: str, model: ModelConfig, hours: list[tuple[dt.datetime, list[Part]]]
+) -> tuple[str, dict]:
+    """The one pass over several hours' parts: ``(SELECT, parameters)`` on ``con``.
 
-    A backfill's hours are small (hundreds of lines), and the fixed cost of one pass (building
-    and planning the query: ~15 ms) was most of their parsing. Each hour is judged against its
-    own window, and each batch equals what ``parse_prediction_files`` or ``parse_label_files``
-    gives for that hour alone on a first attempt (no repeated ids known yet). An hour is None
-    where it needs more than the one pass (a rejected record, or an id read twice in it): parse
-    it alone, which quarantines by line. The whole result is None when the pass fails (a line
-    that is not JSON or is mistyped): which hour holds it is not known.
+    Creates the temporary view ``file_all`` on ``con``. The SELECT gives the stream's output
+    columns, ``__hour_index`` (the row's position in ``hours``) and ``__reason`` (why the record
+    is rejected, NULL when it is valid), each hour judged against its own window.
     """
     query = _prediction_query if stream == "predictions" else _label_query
     spec, params, output_columns, _ = query(model, hours[0][0])
@@ -621,15 +617,32 @@ def parse_clean_hours(
     reason = _reason_sql(spec, window=True)
     for key, column in _WINDOW_COLUMNS.items():
         reason = reason.replace(f"${key}", column)
+    _view_all_fast(con, parts, spec, per_file)
+    sql = (
+        f"SELECT {output_columns}, {_HOUR_INDEX}, reason AS __reason FROM "
+        f"(SELECT *, {reason} AS reason FROM file_all)"
+    )
+    return sql, params
+
+
+def parse_clean_hours(
+    stream: str, model: ModelConfig, hours: list[tuple[dt.datetime, list[Part]]]
+) -> list[ParsedBatch | None] | None:
+    """Several hours' parts parsed in one pass and split by hour: the clean hours' batches.
+
+    A backfill's hours are small (hundreds of lines), and the fixed cost of one pass (building
+    and planning the query: ~15 ms) was most of their parsing. Each hour is judged against its
+    own window, and each batch equals what ``parse_prediction_files`` or ``parse_label_files``
+    gives for that hour alone on a first attempt (no repeated ids known yet). An hour is None
+    where it needs more than the one pass (a rejected record, or an id read twice in it): parse
+    it alone, which quarantines by line. The whole result is None when the pass fails (a line
+    that is not JSON or is mistyped): which hour holds it is not known.
+    """
     con = _connect()
     try:
-        _view_all_fast(con, parts, spec, per_file)
+        sql, params = clean_hours_query(con, stream, model, hours)
         try:
-            table = con.sql(
-                f"SELECT {output_columns}, {_HOUR_INDEX}, reason AS __reason FROM "
-                f"(SELECT *, {reason} AS reason FROM file_all)",
-                params=params,
-            ).to_arrow_table()
+            table = con.sql(sql, params=params).to_arrow_table()
         except duckdb.Error:
             return None
         # Hours with a rejected record or an id twice (as ``_read_clean`` declines a chunk).
