@@ -7,9 +7,11 @@ The day's log (24 hourly folders of JSONL, 20 numeric + 5 categorical features) 
 reference file are generated with DuckDB (not timed). Each phase runs in a fresh process so its
 peak RSS is its own:
 
-* ingestion: ``load_prediction_hours`` over the 24 hours, as a ranged run loads them (parse,
-  validate, write raw rows; chunks parsed in a thread ahead of the writes, hours written in
-  groups of about ``GROUP_BYTES`` per transaction);
+* ingestion: ``load_prediction_hours`` over the 24 hours, as a ranged run loads them (on
+  DuckDB straight from the files, up to ``DIRECT_GROUP_BYTES`` of logs in one statement,
+  ``ingest/direct.py``; on PostgreSQL parse, validate, write raw rows: chunks parsed in a
+  thread ahead of the writes, hours written in groups of about ``GROUP_BYTES`` per
+  transaction);
 * aggregation: every hourly SQL model over the whole day's window (1M rows -> 24 hourly rows);
 * rollup: every daily SQL model for the day (from the hourly rows, no rescan).
 """

@@ -50,7 +50,9 @@ class IngestResult:
     prediction_days: tuple[str, ...] = ()
     # Entries named like log files that were not read (symlinks out of the root, directories).
     skipped_files: tuple[str, ...] = ()
-    chunks: int = 0  # chunks the hour's files were read in (see ``ingest.chunks``)
+    # Chunks the hour's files were read in (see ``ingest.chunks``); 1 when they were loaded
+    # straight from the files with other hours in one statement (``ingest.direct``).
+    chunks: int = 0
 
     @property
     def quarantined_fraction(self) -> float:
