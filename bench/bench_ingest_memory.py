@@ -12,9 +12,9 @@ line" appends one invalid-JSON line, which sends its chunk down the line-by-line
 Issue #9 item 4 asks for a flat peak from 100k to 2M lines; this script measures it. A clean
 hour is loaded straight from its file in one DuckDB statement (``ingest/direct.py``); one with a
 bad line rolls that back and is read in chunks (``ingest.chunks.CHUNK_BYTES``, parsed one
-chunk ahead of the writes), an hour over ``ingest.load.GROUP_BYTES`` is staged in temporary tables before its transaction, and
-DuckDB's cache is bounded by the warehouse's ``memory_limit`` (``--memory-limit``; the
-warehouse's default otherwise): the peak grows with the hour only until that cache is full.
+chunk ahead of the writes), an hour over ``ingest.load.GROUP_BYTES`` is staged in temporary
+tables before its transaction, and DuckDB's cache is bounded by the warehouse's
+``memory_limit`` (``--memory-limit``; the warehouse's default otherwise).
 """
 
 import argparse
