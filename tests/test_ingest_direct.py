@@ -205,3 +205,28 @@ def test_timestamps_without_an_offset_are_utc_whatever_the_machine_zone(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_a_model_with_lines_quarantined_in_the_day_before_skips_the_direct_load(
+    tmp_path, fraud, attempts
+):
+    """Logs with a steady trickle of bad lines would have every hourly run read twice."""
+    paths = _prediction_hours(tmp_path, fraud)
+    path = paths[HOURS[0]][0]
+    path.write_text(path.read_text() + "{not json\n")
+    wh = Warehouse.duckdb_file(tmp_path / "wh.duckdb")
+    load_prediction_hours(wh, fraud, tmp_path, HOURS[:1])
+    assert attempts == [([HOURS[0]], False)]
+    attempts.clear()
+    results = load_prediction_hours(wh, fraud, tmp_path, HOURS[1:])
+    assert attempts == [] and [r.rows for r in results] == [20, 20, 20]
+    # Quarantined more than a day before the run's first hour: tried again.
+    later = HOURS[0] + ingest_load.DIRECT_QUARANTINE_LOOKBACK + dt.timedelta(hours=1)
+    write(tmp_path, fraud, lines_of(fraud, 5, later, seed=7), hour=later)
+    assert load_prediction_hours(wh, fraud, tmp_path, [later])[0].rows == 5
+    assert attempts == [([later], True)]
+    # Labels are judged by their own stream's quarantine.
+    _label_hours(tmp_path, fraud)
+    load_label_hours(wh, fraud, tmp_path, HOURS[1:2])
+    assert attempts[-1] == ([HOURS[1]], True)
+    wh.dispose()

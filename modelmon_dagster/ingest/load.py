@@ -379,6 +379,29 @@ DIRECT_GROUP_BYTES = 512 << 20
 # run's remaining hours take the general path without trying.
 DIRECT_DECLINES = 2
 
+# A run whose model had lines quarantined in this stream within this time before its first
+# hour skips the direct load: logs with a steady trickle of bad lines would have every hourly
+# run declined, and read twice.
+DIRECT_QUARANTINE_LOOKBACK = dt.timedelta(hours=24)
+
+
+def _recently_quarantined(
+    warehouse: Warehouse, model: ModelConfig, stream: str, first: dt.datetime
+) -> bool:
+    if not warehouse.table_exists(QUARANTINE.name):
+        return False
+    found = warehouse.scalar(
+        f"SELECT count(*) FROM {quote(QUARANTINE.name)} WHERE model_name = :model "
+        "AND stream = :stream AND partition_hour >= :since AND partition_hour < :first",
+        {
+            "model": model.name,
+            "stream": stream,
+            "since": first - DIRECT_QUARANTINE_LOOKBACK,
+            "first": first,
+        },
+    )
+    return bool(found)
+
 
 def _load_hours(
     warehouse: Warehouse,
@@ -392,7 +415,9 @@ def _load_hours(
     Both store the same rows; a group the direct load declines is loaded the general way
     (``general``: ``_load_parsed`` with the stream's parsing).
     """
-    if not direct or warehouse.dialect != "duckdb":
+    if not direct or warehouse.dialect != "duckdb" or not hours:
+        return general(hours)
+    if _recently_quarantined(warehouse, model, hours[0].stream, min(h.hour for h in hours)):
         return general(hours)
     tallies: list[_Tally] = []
     declined = 0
