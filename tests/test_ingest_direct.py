@@ -64,6 +64,8 @@ def test_clean_hours_loaded_directly_store_what_the_general_path_stores(
     want_labels = load_label_hours(general, fraud, tmp_path, hours, direct=False)
     assert got == want and got_labels == want_labels
     assert [(r.rows, r.files, r.chunks) for r in got] == [(20, 1, 1)] * 3 + [(20, 2, 1), (0, 0, 0)]
+    assert [r.direct_hours for r in got + got_labels] == [1] * 10
+    assert [r.direct_hours for r in want + want_labels] == [0] * 10
     _assert_same(_tables(direct, fraud), _tables(general, fraud))
     _assert_same([_labels(direct, fraud)], [_labels(general, fraud)])
     assert [r.prediction_days for r in got_labels] == [r.prediction_days for r in want_labels]
@@ -104,7 +106,7 @@ def test_a_group_that_needs_more_is_declined_and_loaded_the_general_way(
     got = load_prediction_hours(direct, fraud, tmp_path, HOURS)
     assert attempts == [(HOURS, False)]
     want = load_prediction_hours(general, fraud, tmp_path, HOURS, direct=False)
-    assert got == want
+    assert got == want and not any(r.direct_hours for r in got)
     assert sum(r.quarantined for r in got) >= 1
     _assert_same(_tables(direct, fraud), _tables(general, fraud))
 

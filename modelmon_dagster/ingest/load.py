@@ -53,6 +53,8 @@ class IngestResult:
     # Chunks the hour's files were read in (see ``ingest.chunks``); 1 when they were loaded
     # straight from the files with other hours in one statement (``ingest.direct``).
     chunks: int = 0
+    # Hours of this result loaded that way (not compared: both ways store the same).
+    direct_hours: int = field(default=0, compare=False)
 
     @property
     def quarantined_fraction(self) -> float:
@@ -87,6 +89,7 @@ class _Tally:
     line_path_files: int = 0
     reasons: Counter = field(default_factory=Counter)
     chunks: int = 0
+    direct: bool = False  # loaded straight from the files (``ingest.direct``)
 
     def add(self, parts: list[Part], batch: ParsedBatch, rows: int) -> None:
         self.files |= {p.source_file for p in parts}
@@ -445,6 +448,7 @@ def _load_hours(
                     lines=rows,
                     rows=rows,
                     chunks=1 if hour.files else 0,
+                    direct=True,
                 )
             )
     return tallies
@@ -521,6 +525,7 @@ def _result(
         read_rows=read_rows,
         skipped_files=skipped,
         chunks=tally.chunks,
+        direct_hours=int(tally.direct),
     )
 
 

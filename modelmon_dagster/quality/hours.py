@@ -150,4 +150,5 @@ def combined(results: list[IngestResult]) -> IngestResult:
         prediction_days=tuple(days),
         skipped_files=tuple(f for r in results for f in r.skipped_files),
         chunks=sum(r.chunks for r in results),
+        direct_hours=sum(r.direct_hours for r in results),
     )

@@ -37,6 +37,8 @@ def ingest_metadata(result: IngestResult, hours: int) -> dict:
         "quarantined_fraction": dg.MetadataValue.float(round(result.quarantined_fraction, 6)),
         "quarantine_reasons": dg.MetadataValue.json(result.quarantine_reasons),
         "files_parsed_line_by_line": result.line_path_files,
+        # Hours loaded straight from their files (DuckDB); the others were parsed in chunks.
+        "hours_loaded_directly": result.direct_hours,
         "skipped_files": dg.MetadataValue.json(list(result.skipped_files)),
         "empty_hour": result.files == 0,
     }
