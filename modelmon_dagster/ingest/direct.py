@@ -82,6 +82,8 @@ def load_hours_directly(
 # rows of the group's later hours when it looks for repeats).
 OLD_IDS = "__modelmon_old_ids"
 
+HOUR = dt.timedelta(hours=1)
+
 
 def _hours_condition(hours: list[dt.datetime]) -> tuple[str, dict]:
     """SQL selecting the rows of ``hours`` (the range lets DuckDB skip row groups)."""
@@ -149,11 +151,11 @@ def _decline_repeats(
         "WHERE o.partition_hour >= $since AND o.partition_hour < $until LIMIT 1",
         span_params | {"since": params["first"] - span, "until": params["last"] + span + HOUR},
     ).fetchall()
-    old = driver.execute(
-        f"SELECT 1 FROM {new} JOIN {OLD_IDS} AS o ON {near} LIMIT 1", span_params
-    ).fetchall()
-    if stored or old:
+    # The old ids are looked at only when nothing stored repeats (usually there are none).
+    if (
+        stored
+        or driver.execute(
+            f"SELECT 1 FROM {new} JOIN {OLD_IDS} AS o ON {near} LIMIT 1", span_params
+        ).fetchall()
+    ):
         raise Declined("an id stored in another hour")
-
-
-HOUR = dt.timedelta(hours=1)
