@@ -109,3 +109,30 @@ def test_other_types_still_go_as_csv(postgres_schema_url):
         _same(_stored(warehouse), _expected(ROWS))
     finally:
         warehouse.dispose()
+
+
+@pytest.mark.postgres
+def test_rows_encoded_ahead_are_stored_as_given(postgres_schema_url):
+    """``ready_for_copy`` (the parse thread's encoding) stores what ``insert_arrow`` would."""
+    warehouse = Warehouse(postgres_schema_url)
+    reordered = ROWS.select(list(reversed(SCHEMA.column_names)))  # put in the schema's order
+    as_text = ROWS.set_column(2, "d", pa.array(["0.1", "-0", "1e308", None, "5e-324"]))
+    try:
+        warehouse.ensure_schema(SCHEMA)
+        for rows, form in ((reordered, "binary"), (as_text, "csv")):
+            ready = warehouse.ready_for_copy(SCHEMA, rows)
+            assert ready.form == form and ready.num_rows == 5
+            with warehouse.transaction() as conn:
+                conn.exec_driver_sql("DELETE FROM copy_probe")
+                assert warehouse.insert_arrow(conn, SCHEMA, ready) == 5
+            _same(_stored(warehouse), _expected(ROWS))
+    finally:
+        warehouse.dispose()
+
+
+def test_duckdb_takes_rows_as_they_are(tmp_path):
+    warehouse = Warehouse.duckdb_file(tmp_path / "wh.duckdb")
+    try:
+        assert warehouse.ready_for_copy(SCHEMA, ROWS) is ROWS
+    finally:
+        warehouse.dispose()
