@@ -9,13 +9,18 @@ import datetime as dt
 import json
 
 import numpy as np
+import pytest
+import sqlalchemy as sa
 from factories import prediction_record
 
 from modelmon_dagster.defs.build import SQL_PROJECT_DIR
+from modelmon_dagster.ingest import load
 from modelmon_dagster.ingest.load import load_label_hour, load_prediction_hour
+from modelmon_dagster.ingest.tables import raw_predictions_table
 from modelmon_dagster.logformat import LABELS, PREDICTIONS, format_timestamp, hour_folder
 from modelmon_dagster.sql import SqlProject, run_model_window
 from modelmon_dagster.training.data import load_labelled
+from modelmon_dagster.warehouse import Warehouse
 
 HOUR = dt.datetime(2026, 11, 16, 10)
 REPEAT = "prediction_id already stored in another hour"
@@ -121,3 +126,76 @@ def test_label_stamped_beyond_its_arrival_hour_is_quarantined(warehouse, tmp_pat
     result = load_label_hour(warehouse, fraud, tmp_path, arrival)
     assert result.rows == 1
     assert result.quarantine_reasons == {"label_timestamp after its arrival hour": 2}
+
+
+def _plan(conn, table, params, settings):
+    """The repeat lookup's plan under ``settings`` (the transaction's, put back after)."""
+    saved = {
+        n: conn.execute(sa.text("SELECT current_setting(:n)"), {"n": n}).scalar() for n in settings
+    }
+    load._set_locally(conn, settings)
+    sql = load.probe_elsewhere_sql(f'"{table}"')
+    plan = conn.execute(sa.text(f"EXPLAIN (FORMAT JSON) {sql}"), params).scalar()
+    load._set_locally(conn, saved)
+    return json.dumps(plan)
+
+
+@pytest.mark.postgres
+def test_postgres_repeat_lookup_probes_the_id_index_whatever_is_stored(
+    postgres_schema_url, tmp_path, fraud
+):
+    # Regression (session 21): the planner hashed the hour's ids and scanned every row of the
+    # ±label_delay span (145 hours by default), so each hour's lookup grew with the traffic
+    # stored around it (bench/bench_history.py: 0.84 s with 1 day stored, 1.37 s with 5).
+    # The lookup must probe the prediction_id index, analysed or not, and put the
+    # transaction's planner settings back.
+    warehouse = Warehouse(postgres_schema_url)
+    statements = []
+    sa.event.listen(
+        warehouse.engine,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *args: statements.append(statement),
+    )
+    table = raw_predictions_table(fraud).name
+    try:
+        for h in range(3):
+            hour = HOUR + dt.timedelta(hours=h)
+            ids = [f"{h}-{i}" for i in range(200)]
+            write(tmp_path, PREDICTIONS, fraud, hour, ok_records(fraud, hour, ids))
+            load_prediction_hour(warehouse, fraud, tmp_path, hour)
+        probe = load.probe_elsewhere_sql(f'"{table}"')
+        assert sum(probe.split("WHERE")[0] in s for s in statements) == 3  # one per hour loaded
+        later = HOUR + dt.timedelta(hours=2)
+        span = dt.timedelta(hours=fraud.label_delay.max_hours)
+        params = {"hour": later, "since": later - span, "until": later + span}
+        with warehouse.transaction() as conn:
+            # A busy span around the hour: 40 hours of 5k predictions, and 5k in the hour.
+            conn.execute(
+                sa.text(
+                    f'INSERT INTO "{table}" (partition_hour, prediction_id) '
+                    "SELECT :start + (g % 41) * interval '1 hour', 'x' || g "
+                    "FROM generate_series(0, 204999) AS g"
+                ),
+                {"start": later - dt.timedelta(hours=40)},
+            )
+            # A repeat as a load writes it, before its hour's check quarantines it.
+            conn.execute(
+                sa.text(f'INSERT INTO "{table}" (partition_hour, prediction_id) VALUES (:h, :p)'),
+                {"h": later, "p": "0-7"},
+            )
+            conn.execute(sa.text(f'CREATE TABLE "{table}_fresh" (LIKE "{table}" INCLUDING ALL)'))
+            conn.execute(sa.text(f'INSERT INTO "{table}_fresh" SELECT * FROM "{table}"'))
+            conn.execute(sa.text(f'ANALYZE "{table}"'))
+            # Left to itself the planner hashes the span's rows (what made the test needed).
+            assert "Hash" in _plan(conn, table, params, {})
+            for name in (table, f"{table}_fresh"):  # with statistics, and never analysed
+                plan = _plan(conn, name, params, load.PROBE_SETTINGS)
+                assert "Index Scan" in plan and "prediction_id" in plan, plan
+                assert "Seq Scan" not in plan and "Hash Join" not in plan, plan
+            found = load._probed_elsewhere(conn, f'"{table}"', params)
+            assert [r[0] for r in found] == ["0-7"]
+            assert conn.execute(sa.text("SHOW enable_hashjoin")).scalar() == "on"
+            assert conn.execute(sa.text("SHOW enable_seqscan")).scalar() == "on"
+            conn.execute(sa.text(f'DROP TABLE "{table}_fresh"'))
+    finally:
+        warehouse.dispose()
