@@ -189,6 +189,7 @@ def test_rerunning_an_hour_leaves_the_same_tables(ran):
     ingested = pipeline.metadata(result, "fraud_detector", "raw_predictions")
     assert ingested["quarantined_lines"] == 0
     assert ingested["hours_loaded_directly"] == (1 if wh.dialect == "duckdb" else 0)
+    assert ingested["direct_load_declined"] == {}
     for t in tables:
         after = wh.query_df(f"SELECT * FROM {t}")
         keys = [c for c in after.columns if c not in ("n", "sum_shifted", "sumsq_shifted")]

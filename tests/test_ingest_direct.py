@@ -7,16 +7,23 @@ import datetime as dt
 import json
 import time
 
+import duckdb
 import pytest
 from test_ingest_chunks import lines_of, quarantined, write
 from test_ingest_clean_hours import HOURS, _label_hours, _prediction_hours
 from test_ingest_hours import _assert_same, _tables
 
 from modelmon_dagster.ingest import load as ingest_load
-from modelmon_dagster.ingest.direct import load_hours_directly
+from modelmon_dagster.ingest.direct import (
+    REASON_CHARS,
+    Declined,
+    decline_reason,
+    load_hours_directly,
+)
 from modelmon_dagster.ingest.load import load_label_hours, load_prediction_hours
 from modelmon_dagster.ingest.tables import QUARANTINE, raw_labels_table, raw_predictions_table
 from modelmon_dagster.logformat import PREDICTIONS, format_timestamp, hour_folder
+from modelmon_dagster.quality.hours import combined
 from modelmon_dagster.warehouse import Replacement, Warehouse
 
 
@@ -36,7 +43,7 @@ def attempts(monkeypatch):
 
     def spy(warehouse, model, stream, schema, hours, partitions):
         counts = load_hours_directly(warehouse, model, stream, schema, hours, partitions)
-        calls.append(([h for h, _ in hours], counts is not None))
+        calls.append(([h for h, _ in hours], not isinstance(counts, str)))
         return counts
 
     monkeypatch.setattr(ingest_load, "load_hours_directly", spy)
@@ -75,6 +82,16 @@ def test_clean_hours_loaded_directly_store_what_the_general_path_stores(
     _assert_same(_tables(direct, fraud), _tables(general, fraud))
 
 
+# What a declined group's hours say, by problem.
+REASONS = {
+    "not json": "InvalidInputException: Invalid Input Error: Malformed JSON in file",
+    "rejected record": "InvalidInputException: Invalid Input Error: rejected record: score outside",
+    "mistyped": "in line 6: Failed to cast value to numerical",
+    "twice in an hour": "an id twice in an hour",
+    "in another hour": "an id stored in another hour",
+}
+
+
 def _problem_hours(root, model, problem):
     paths = _prediction_hours(root, model)
     target = paths[HOURS[2]][0]
@@ -108,6 +125,10 @@ def test_a_group_that_needs_more_is_declined_and_loaded_the_general_way(
     want = load_prediction_hours(general, fraud, tmp_path, HOURS, direct=False)
     assert got == want and not any(r.direct_hours for r in got)
     assert sum(r.quarantined for r in got) >= 1
+    # Each hour of the group says why (the ingestion asset's ``direct_load_declined``).
+    reasons = [r.direct_declined for r in got]
+    assert all(r == reasons[0] and sum(r.values()) == 1 for r in reasons), reasons
+    assert REASONS[problem] in next(iter(reasons[0])), reasons[0]
     _assert_same(_tables(direct, fraud), _tables(general, fraud))
 
 
@@ -127,7 +148,8 @@ def test_a_declined_group_leaves_the_stored_hours_as_they_were(tmp_path, fraud):
         (h, sorted(hour_folder(tmp_path, PREDICTIONS, fraud.name, h).iterdir())) for h in HOURS
     ]
     assert all(f for _, f in files)
-    assert load_hours_directly(wh, fraud, PREDICTIONS, schema, files, partitions) is None
+    reason = load_hours_directly(wh, fraud, PREDICTIONS, schema, files, partitions)
+    assert reason.endswith("rejected record: score outside [0, 1]")
     _assert_same(_tables(wh, fraud), before)
     # The temporary view and table went with the rolled-back transaction.
     names = wh.query_df("SELECT table_name FROM information_schema.tables")["table_name"]
@@ -172,6 +194,7 @@ def test_after_two_declined_groups_in_a_row_the_rest_is_not_tried(
     results = load_prediction_hours(wh, fraud, tmp_path, HOURS)
     assert attempts == [([HOURS[0]], False), ([HOURS[1]], False)]
     assert [(r.rows, r.quarantined) for r in results] == [(20, 1), (20, 1), (20, 0), (20, 0)]
+    assert [r.direct_declined for r in results[2:]] == [{ingest_load.NOT_TRIED_DECLINES: 1}] * 2
     attempts.clear()
     # A decline followed by a success starts the count again.
     path = paths[HOURS[1]][0]
@@ -222,6 +245,9 @@ def test_a_model_with_lines_quarantined_in_the_day_before_skips_the_direct_load(
     attempts.clear()
     results = load_prediction_hours(wh, fraud, tmp_path, HOURS[1:])
     assert attempts == [] and [r.rows for r in results] == [20, 20, 20]
+    reason = ingest_load.NOT_TRIED_QUARANTINED
+    assert "24 hours" in reason and [r.direct_declined for r in results] == [{reason: 1}] * 3
+    assert combined(results).direct_declined == {reason: 3}
     # Quarantined more than a day before the run's first hour: tried again.
     later = HOURS[0] + ingest_load.DIRECT_QUARANTINE_LOOKBACK + dt.timedelta(hours=1)
     write(tmp_path, fraud, lines_of(fraud, 5, later, seed=7), hour=later)
@@ -232,3 +258,11 @@ def test_a_model_with_lines_quarantined_in_the_day_before_skips_the_direct_load(
     load_label_hours(wh, fraud, tmp_path, HOURS[1:2])
     assert attempts[-1] == ([HOURS[1]], True)
     wh.dispose()
+
+
+def test_a_decline_reason_is_one_line_of_bounded_length():
+    assert decline_reason(Declined("an id twice in an hour")) == "an id twice in an hour"
+    long = duckdb.OutOfMemoryException("Out of Memory Error: " + "x" * 1000 + "\nmore")
+    reason = decline_reason(long)
+    assert reason.startswith("OutOfMemoryException: Out of Memory Error: xxx")
+    assert len(reason) == REASON_CHARS + len("OutOfMemoryException: ") and "\n" not in reason

@@ -38,10 +38,11 @@ def load_hours_directly(
     schema: TableSchema,
     hours: list[tuple[dt.datetime, list[Path]]],
     partitions: list[Replacement],
-) -> list[int] | None:
+) -> list[int] | str:
     """Replace ``partitions`` with the hours' records in one transaction: rows per hour.
 
-    None when the group is declined (see the module's notes): then nothing changed.
+    When the group is declined (see the module's notes), why, in a line (``decline_reason``):
+    then nothing changed.
     ``hours`` are ``(hour, its files in order)``; ``partitions`` are every window the hours
     replace (raw rows and quarantined lines), as the general path replaces them.
     """
@@ -72,10 +73,28 @@ def load_hours_directly(
                 ).fetchall()
             )
             driver.execute(f"DROP TABLE IF EXISTS {OLD_IDS}")
-    except (Declined, duckdb.Error):
+    except (Declined, duckdb.Error) as error:
         # The transaction was rolled back: the temporary objects went with it.
-        return None
+        return decline_reason(error)
     return [counts.get(hour, 0) for hour, _ in hours]
+
+
+# Characters of an error's first line kept in a decline reason (it may quote a log line).
+REASON_CHARS = 400
+
+
+def decline_reason(error: Exception) -> str:
+    """One line saying why a group was declined: ours, or DuckDB's error class and message.
+
+    DuckDB's message may quote the offending line: only its start is kept (the line itself is
+    quarantined with its reason by the general path).
+    """
+    if isinstance(error, Declined):
+        return str(error)
+    first = (str(error).strip().splitlines() or [""])[0]
+    if len(first) > REASON_CHARS:
+        first = first[: REASON_CHARS - 1] + "…"
+    return f"{type(error).__name__}: {first}"
 
 
 # The ids the group's hours held before this load (a general load of hour h still sees the old

@@ -55,6 +55,8 @@ class IngestResult:
     chunks: int = 0
     # Hours of this result loaded that way (not compared: both ways store the same).
     direct_hours: int = field(default=0, compare=False)
+    # Why hours were not loaded that way on DuckDB: reason -> hours (``ingest.direct``).
+    direct_declined: dict = field(default_factory=dict, compare=False)
 
     @property
     def quarantined_fraction(self) -> float:
@@ -90,6 +92,7 @@ class _Tally:
     reasons: Counter = field(default_factory=Counter)
     chunks: int = 0
     direct: bool = False  # loaded straight from the files (``ingest.direct``)
+    declined: str = ""  # why not, when it was tried or skipped on DuckDB
 
     def add(self, parts: list[Part], batch: ParsedBatch, rows: int) -> None:
         self.files |= {p.source_file for p in parts}
@@ -433,12 +436,12 @@ def _load_hours(
     if not direct or warehouse.dialect != "duckdb" or not hours:
         return general(hours)
     if _recently_quarantined(warehouse, model, hours[0].stream, min(h.hour for h in hours)):
-        return general(hours)
+        return _declined(general(hours), NOT_TRIED_QUARANTINED)
     tallies: list[_Tally] = []
     declined = 0
     for group, _ in _groups(hours, DIRECT_GROUP_BYTES):
         members = [hours[i] for i in group]
-        counts = None
+        counts: list[int] | str = NOT_TRIED_DECLINES
         if declined < DIRECT_DECLINES:
             counts = load_hours_directly(
                 warehouse,
@@ -448,9 +451,9 @@ def _load_hours(
                 [(h.hour, h.files) for h in members],
                 [rep for h in members for rep in h.partitions(model)],
             )
-        if counts is None:
+        if isinstance(counts, str):
             declined += 1
-            tallies += general(members)
+            tallies += _declined(general(members), counts)
             continue
         declined = 0
         for hour, rows in zip(members, counts, strict=True):
@@ -463,6 +466,21 @@ def _load_hours(
                     direct=True,
                 )
             )
+    return tallies
+
+
+# Decline reasons of hours the direct load did not try.
+NOT_TRIED_QUARANTINED = (
+    "not tried: lines of this stream were quarantined in the "
+    f"{DIRECT_QUARANTINE_LOOKBACK // dt.timedelta(hours=1)} hours before the run's first hour"
+)
+NOT_TRIED_DECLINES = f"not tried: the run's {DIRECT_DECLINES} groups before were declined"
+
+
+def _declined(tallies: list[_Tally], reason: str) -> list[_Tally]:
+    """``tallies`` of hours loaded the general way, noting why not directly."""
+    for tally in tallies:
+        tally.declined = reason
     return tallies
 
 
@@ -538,6 +556,7 @@ def _result(
         skipped_files=skipped,
         chunks=tally.chunks,
         direct_hours=int(tally.direct),
+        direct_declined={tally.declined: 1} if tally.declined else {},
     )
 
 

@@ -151,4 +151,5 @@ def combined(results: list[IngestResult]) -> IngestResult:
         skipped_files=tuple(f for r in results for f in r.skipped_files),
         chunks=sum(r.chunks for r in results),
         direct_hours=sum(r.direct_hours for r in results),
+        direct_declined=dict(sum((Counter(r.direct_declined) for r in results), Counter())),
     )

@@ -39,6 +39,8 @@ def ingest_metadata(result: IngestResult, hours: int) -> dict:
         "files_parsed_line_by_line": result.line_path_files,
         # Hours loaded straight from their files (DuckDB); the others were parsed in chunks.
         "hours_loaded_directly": result.direct_hours,
+        # DuckDB: why the others were not (reason -> hours), e.g. a bad line or out of memory.
+        "direct_load_declined": dg.MetadataValue.json(result.direct_declined),
         "skipped_files": dg.MetadataValue.json(list(result.skipped_files)),
         "empty_hour": result.files == 0,
     }
