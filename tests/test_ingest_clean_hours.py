@@ -10,6 +10,7 @@ import pytest
 from test_ingest_chunks import lines_of, quarantined, write
 from test_ingest_hours import _assert_same, _tables
 
+from modelmon_dagster.config import Task
 from modelmon_dagster.ingest import load as ingest_load
 from modelmon_dagster.ingest.chunks import as_parts
 from modelmon_dagster.ingest.load import load_label_hours, load_prediction_hours
@@ -41,11 +42,16 @@ def _prediction_hours(root, model):
     return paths
 
 
+def _label(model, n):
+    """A valid label: a class of a classifier, a number (here with a fraction) of a regression."""
+    return n * 1.25 if model.task is Task.REGRESSION else model.classes[n % 2]
+
+
 def _label_hours(root, model, last_ts_late=False):
     paths = {}
     for i, hour in enumerate(HOURS):
         labels = [
-            {"prediction_id": f"h{i}-l{n}", "model_name": model.name, "label": str(n % 2)}
+            {"prediction_id": f"h{i}-l{n}", "model_name": model.name, "label": _label(model, n)}
             | {"label_timestamp": format_timestamp(hour + dt.timedelta(minutes=n))}
             for n in range(10)
         ]

@@ -56,9 +56,11 @@ def _labels(warehouse, model):
     )
 
 
+@pytest.mark.parametrize("model_name", ["fraud", "demand"])  # a classifier, a regression
 def test_clean_hours_loaded_directly_store_what_the_general_path_stores(
-    two, tmp_path, fraud, attempts
+    two, tmp_path, model_name, request, attempts
 ):
+    fraud = request.getfixturevalue(model_name)
     _prediction_hours(tmp_path, fraud)
     _label_hours(tmp_path, fraud)
     empty = HOURS[-1] + dt.timedelta(hours=1)  # no files: zero rows, its partitions cleared
