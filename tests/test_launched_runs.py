@@ -49,9 +49,12 @@ def test_a_run_the_daemon_launches_has_one_numeric_thread_and_batched_events(tmp
         "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(probe_file.parent)]),
     }
     metadata = None
-    with running_daemon(str(workspace), env, tmp_path / "daemon.log", tmp_path) as daemon:
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
-        with dg.DagsterInstance.get() as instance:
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    # The instance's storage is created here, before the daemon opens it: two processes
+    # creating a fresh SQLite storage at once can stamp its schema version twice (alembic's
+    # "more than one head" then fails the daemon's run launches).
+    with dg.DagsterInstance.get() as instance:
+        with running_daemon(str(workspace), env, tmp_path / "daemon.log", tmp_path) as daemon:
             deadline = time.monotonic() + DEADLINE
             while time.monotonic() < deadline and metadata is None:
                 assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
