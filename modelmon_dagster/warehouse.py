@@ -162,6 +162,20 @@ def _duckdb_session(dbapi_connection, _record) -> None:
 DUCKDB_MEMORY_LIMIT = "1GB"
 
 
+def advisory_lock(conn: sa.Connection, key: str) -> None:
+    """Hold a PostgreSQL lock named ``key`` until the transaction ends (waits if taken).
+
+    Advisory locks are shared by the whole database: the key names the schema too, so
+    warehouses in other schemas of the same database never wait on each other's tables.
+    """
+    conn.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || :key, 0))"
+        ),
+        {"key": key},
+    )
+
+
 class Warehouse:
     """A SQL warehouse reached through SQLAlchemy (DuckDB or PostgreSQL)."""
 
@@ -214,7 +228,7 @@ class Warehouse:
         if self.dialect == "postgresql" and (set(schema.column_names) - set(existing) or indexes):
             # Two transactions creating one table (or index) at once fail on PostgreSQL
             # (UniqueViolation on pg_type): the second waits here, then sees the table.
-            self._advisory_lock(conn, f"ddl:{schema.name}")
+            advisory_lock(conn, f"ddl:{schema.name}")
             existing = self.table_columns(conn, schema.name)
             indexes = self._missing_indexes(conn, schema)
         cols = ", ".join(f"{quote(c)} {t}" for c, t in schema.columns)
@@ -301,19 +315,6 @@ class Warehouse:
             [Replacement(schema, where_sql, params, rows, insert_sql, cleanup_sql)]
         )[0]
 
-    def _advisory_lock(self, conn: sa.Connection, key: str) -> None:
-        """Hold a PostgreSQL lock named ``key`` until the transaction ends (waits if taken).
-
-        Advisory locks are shared by the whole database: the key names the schema too, so
-        warehouses in other schemas of the same database never wait on each other's tables.
-        """
-        conn.execute(
-            sa.text(
-                "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || :key, 0))"
-            ),
-            {"key": key},
-        )
-
     def _lock_windows(self, conn: sa.Connection, replacements: "list[Replacement]") -> None:
         """Serialise writers of the same (table, window) on PostgreSQL.
 
@@ -330,7 +331,7 @@ class Warehouse:
             params = sorted((k, str(v)) for k, v in rep.params.items())
             keys.add(f"{rep.schema.name}|{rep.where_sql}|{params}")
         for key in sorted(keys):
-            self._advisory_lock(conn, key)
+            advisory_lock(conn, key)
 
     def _prepare(self, conn: sa.Connection, replacements: "list[Replacement]") -> None:
         """Take the windows' locks and create or extend the tables, in ``conn``'s transaction."""

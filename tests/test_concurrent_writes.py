@@ -6,12 +6,16 @@ a fresh schema failed with ``UniqueViolation ... pg_type_typname_nsp_index``.
 """
 
 import datetime as dt
+import json
 import threading
 
 import pytest
 from factories import write_hour
 
+from modelmon_dagster.ingest import load as ingest_load
 from modelmon_dagster.ingest.load import load_prediction_hour
+from modelmon_dagster.ingest.tables import raw_predictions_table
+from modelmon_dagster.logformat import PREDICTIONS, hour_folder
 from modelmon_dagster.warehouse import TableSchema, Warehouse
 
 pytestmark = pytest.mark.postgres
@@ -101,6 +105,50 @@ def test_two_ingestions_of_the_same_hour_store_it_once(postgres_schema_url, tmp_
                 {"h": hour},
             )
             assert stored == 3000
+    finally:
+        for wh in writers:
+            wh.dispose()
+
+
+def test_a_new_id_in_two_hours_loaded_at_once_is_kept_once(
+    postgres_schema_url, tmp_path, fraud, monkeypatch
+):
+    # Regression (session 21): each load's repeat lookup ran before the other had committed,
+    # saw nothing, and both kept the id (README: "not yet guaranteed"). Both loads here have
+    # written their rows when either looks up its repeats; the second lookup must wait for the
+    # first commit and quarantine its copy.
+    hours = [dt.datetime(2026, 11, 16, 10), dt.datetime(2026, 11, 16, 11)]
+    for i, hour in enumerate(hours):
+        records = write_hour(tmp_path, fraud, hour, 50, seed=i)
+        records[7]["prediction_id"] = "shared-id"
+        folder = hour_folder(tmp_path, PREDICTIONS, fraud.name, hour)
+        for path in folder.iterdir():
+            path.unlink()
+        (folder / "w.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    both_written = threading.Barrier(2, timeout=30)
+    waited = set()
+    lookup = ingest_load._repeated_ids
+
+    def after_both_wrote(conn, model, hour, chunks_read):
+        if hour not in waited:  # the first attempt only (a reload after a repeat goes on)
+            waited.add(hour)
+            both_written.wait()
+        return lookup(conn, model, hour, chunks_read)
+
+    monkeypatch.setattr(ingest_load, "_repeated_ids", after_both_wrote)
+    writers = [Warehouse(postgres_schema_url) for _ in range(2)]
+    writers[0].ensure_schema(raw_predictions_table(fraud))
+    try:
+        results = run_together(
+            *(
+                lambda wh=wh, h=h: load_prediction_hour(wh, fraud, tmp_path, h)
+                for wh, h in zip(writers, hours, strict=True)
+            )
+        )
+        assert sorted((r.rows, r.quarantined) for r in results) == [(49, 1), (50, 0)]
+        table = raw_predictions_table(fraud).name
+        kept = f"SELECT count(*) FROM {table} WHERE prediction_id = 'shared-id'"
+        assert writers[0].scalar(kept) == 1
     finally:
         for wh in writers:
             wh.dispose()

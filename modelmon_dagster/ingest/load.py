@@ -29,7 +29,14 @@ from modelmon_dagster.ingest.tables import (
     raw_predictions_table,
 )
 from modelmon_dagster.logformat import LABELS, PREDICTIONS, hour_folder, scan_closed_files
-from modelmon_dagster.warehouse import CopyReady, Replacement, TableSchema, Warehouse, quote
+from modelmon_dagster.warehouse import (
+    CopyReady,
+    Replacement,
+    TableSchema,
+    Warehouse,
+    advisory_lock,
+    quote,
+)
 
 
 @dataclass(frozen=True)
@@ -626,8 +633,17 @@ def _repeated_ids(
     be joined with its label, and so the span where a repeated id would count twice or take
     another prediction's label. Bounding it keeps the lookup's cost flat as the table grows.
     Both are queries in the warehouse, inside the load's transaction: no id list is held here.
+
+    On PostgreSQL two loads of different hours may run at once, each unable to see the other's
+    uncommitted rows: a new id in both would be kept twice. A lock per raw table, taken here
+    and held until the load commits, makes the second lookup wait for the first load's commit
+    and then see its rows. Only the lookup-to-commit part of concurrent loads of one model is
+    serialised; their parsing and writing still overlap. DuckDB has one writer per file.
     """
-    table = quote(raw_predictions_table(model).name)
+    name = raw_predictions_table(model).name
+    table = quote(name)
+    if conn.dialect.name == "postgresql":
+        advisory_lock(conn, f"{name}|repeated ids")
     span = dt.timedelta(hours=model.label_delay.max_hours)
     params = {"hour": hour, "since": hour - span, "until": hour + span + dt.timedelta(hours=1)}
     if conn.dialect.name == "postgresql":
