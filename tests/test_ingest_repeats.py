@@ -130,13 +130,9 @@ def test_label_stamped_beyond_its_arrival_hour_is_quarantined(warehouse, tmp_pat
 
 def _plan(conn, table, params, settings):
     """The repeat lookup's plan under ``settings`` (the transaction's, put back after)."""
-    saved = {
-        n: conn.execute(sa.text("SELECT current_setting(:n)"), {"n": n}).scalar() for n in settings
-    }
-    load._set_locally(conn, settings)
     sql = load.probe_elsewhere_sql(f'"{table}"')
-    plan = conn.execute(sa.text(f"EXPLAIN (FORMAT JSON) {sql}"), params).scalar()
-    load._set_locally(conn, saved)
+    with load.planner_settings(conn, settings):
+        plan = conn.execute(sa.text(f"EXPLAIN (FORMAT JSON) {sql}"), params).scalar()
     return json.dumps(plan)
 
 

@@ -6,6 +6,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -651,11 +652,10 @@ def _repeated_ids(
     """
     name = raw_predictions_table(model).name
     table = quote(name)
-    if conn.dialect.name == "postgresql":
-        advisory_lock(conn, f"{name}|repeated ids")
     span = dt.timedelta(hours=model.label_delay.max_hours)
     params = {"hour": hour, "since": hour - span, "until": hour + span + dt.timedelta(hours=1)}
     if conn.dialect.name == "postgresql":
+        advisory_lock(conn, f"{name}|repeated ids")
         elsewhere = _probed_elsewhere(conn, table, params)
     else:
         elsewhere = conn.execute(
@@ -700,15 +700,8 @@ def _probed_elsewhere(conn: sa.Connection, table: str, params: dict) -> list:
     span is a filter on what a probe finds, not an index condition, so no plan can scan it.
     The settings are the transaction's and are put back after the query.
     """
-    saved = {
-        name: conn.execute(sa.text("SELECT current_setting(:n)"), {"n": name}).scalar()
-        for name in PROBE_SETTINGS
-    }
-    _set_locally(conn, PROBE_SETTINGS)
-    try:
+    with planner_settings(conn, PROBE_SETTINGS):
         return conn.execute(sa.text(probe_elsewhere_sql(table)), params).all()
-    finally:
-        _set_locally(conn, saved)
 
 
 def probe_elsewhere_sql(table: str) -> str:
@@ -725,9 +718,60 @@ def probe_elsewhere_sql(table: str) -> str:
     )
 
 
+@contextmanager
+def planner_settings(conn: sa.Connection, settings: dict[str, str]) -> Iterator[None]:
+    """PostgreSQL ``settings`` for the statements of the block, in this transaction only.
+
+    One statement reads the current values, one sets the new ones, one puts the old back.
+    """
+    if not settings:
+        yield
+        return
+    names = list(settings)
+    saved = dict(
+        conn.execute(
+            sa.text("SELECT n, current_setting(n) FROM unnest(CAST(:names AS text[])) AS n"),
+            {"names": names},
+        ).all()
+    )
+    _set_locally(conn, settings)
+    try:
+        yield
+    finally:
+        _set_locally(conn, saved)
+
+
 def _set_locally(conn: sa.Connection, settings: dict[str, str]) -> None:
-    for name, value in settings.items():
-        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+    conn.execute(
+        sa.text(
+            "SELECT set_config(n, v, true) "
+            "FROM unnest(CAST(:names AS text[]), CAST(:values AS text[])) AS s(n, v)"
+        ),
+        {"names": list(settings), "values": list(settings.values())},
+    )
+
+
+def _load_stream(
+    warehouse: Warehouse,
+    model: ModelConfig,
+    loads: list[_Hour],
+    direct: bool,
+    chunk_bytes: int,
+    group_bytes: int,
+    parse_many: "_ParseMany",
+    redo: Callable[[_Hour, "_Redo"], None] | None = None,
+) -> list[_Tally]:
+    """One stream's hours: directly where DuckDB can (``_load_hours``), else parsed in chunks."""
+    general = partial(
+        _load_parsed,
+        warehouse,
+        model,
+        chunk_bytes=chunk_bytes,
+        group_bytes=group_bytes,
+        redo=redo,
+        parse_many=parse_many,
+    )
+    return _load_hours(warehouse, model, loads, general, direct)
 
 
 def load_prediction_hour(
@@ -781,16 +825,9 @@ def load_prediction_hours(
         batches = parse_clean_hours(PREDICTIONS, model, [(h.hour, parts) for h, parts in small])
         return None if batches is None else [None if b is None else (b, b.rows) for b in batches]
 
-    general = partial(
-        _load_parsed,
-        warehouse,
-        model,
-        chunk_bytes=chunk_bytes,
-        group_bytes=group_bytes,
-        redo=redo,
-        parse_many=parse_many,
+    tallies = _load_stream(
+        warehouse, model, loads, direct, chunk_bytes, group_bytes, parse_many, redo
     )
-    tallies = _load_hours(warehouse, model, loads, general, direct)
     return [
         _result(warehouse, PREDICTIONS, load.hour, tally, schema, load.skipped)
         for load, tally in zip(loads, tallies, strict=True)
@@ -836,15 +873,7 @@ def load_label_hours(
         pairs = zip(batches, small, strict=True)
         return [None if b is None else (b, _hour_column(b.rows, h.hour)) for b, (h, _) in pairs]
 
-    general = partial(
-        _load_parsed,
-        warehouse,
-        model,
-        chunk_bytes=chunk_bytes,
-        group_bytes=group_bytes,
-        parse_many=parse_many,
-    )
-    tallies = _load_hours(warehouse, model, loads, general, direct)
+    tallies = _load_stream(warehouse, model, loads, direct, chunk_bytes, group_bytes, parse_many)
     results = [
         _result(warehouse, LABELS, load.hour, tally, schema, load.skipped)
         for load, tally in zip(loads, tallies, strict=True)
